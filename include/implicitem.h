@@ -1,0 +1,262 @@
+/*
+ * implicitem.h - the C interface of libimplicitem.
+ *
+ * Energies, log-sum-exp objectives, responsibilities and their exact gradients for the
+ * kernels of implicit EM (gaussian, laplace, logistic, student_t, huber, pseudo_huber,
+ * exponential, cosine, mahalanobis, learned), in float32 and float64.
+ * The mathematics is docs/KERNELS.md; every formula named below is defined there.
+ *
+ * Conventions
+ *   - Every function returns an ie_status: IE_OK (0) on success. On failure,
+ *     ie_status_string() names the status and ie_last_error_message() gives the detail
+ *     (argument, row, column, value) of the last failure on the calling thread.
+ *   - Every argument is validated before any output is written: on any error status,
+ *     no caller buffer has been modified.
+ *   - All arrays are C-contiguous (row-major) and owned by the caller. Output pointers may
+ *     be NULL, meaning "do not compute this"; the work for it is skipped.
+ *   - Output buffers must not overlap input buffers (IE_ERR_OVERLAP).
+ *   - _f32 and _f64 functions take float and double throughout; nothing is converted.
+ *   - Thread-safe: concurrent calls on distinct buffers are safe. Results are bitwise
+ *     identical for any thread count.
+ *   - Structs begin with their own size so the ABI can grow: always fill them with the
+ *     matching _init function before setting fields.
+ */
+#ifndef IMPLICITEM_H
+#define IMPLICITEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define IE_API __attribute__((visibility("default")))
+#else
+#define IE_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- versions */
+
+#define IE_VERSION_MAJOR 0
+#define IE_VERSION_MINOR 1
+#define IE_VERSION_PATCH 0
+/* MAJOR*10000 + MINOR*100 + PATCH, the value ie_version() returns. */
+#define IE_VERSION_NUMBER (IE_VERSION_MAJOR * 10000 + IE_VERSION_MINOR * 100 + IE_VERSION_PATCH)
+
+/* The version of the loaded library, as IE_VERSION_NUMBER: compare it with the header's
+ * to detect a header/library mismatch at run time. */
+IE_API unsigned ie_version(void);
+
+/* The version of the loaded library as "MAJOR.MINOR.PATCH" (static storage). */
+IE_API const char *ie_version_string(void);
+
+/* ------------------------------------------------------------------ status */
+
+/* Stable numbers: a value is never reused for another meaning. */
+typedef enum ie_status {
+    IE_OK = 0,                  /* success */
+    IE_ERR_NULL_POINTER = 1,    /* a required pointer argument is NULL */
+    IE_ERR_BAD_SIZE = 2,        /* N, K or D <= 0, or a product of sizes overflows */
+    IE_ERR_BAD_PARAMETER = 3,   /* scale, nu, delta, tau <= 0 or non-finite; chol diagonal <= 0 */
+    IE_ERR_NONFINITE_INPUT = 4, /* NaN or infinity in an input array where it is not allowed */
+    IE_ERR_UNSUPPORTED = 5,     /* a valid but unsupported combination (normalised logistic) */
+    IE_ERR_CALLBACK = 6,        /* the energy callback returned non-zero or produced NaN */
+    IE_ERR_OUT_OF_MEMORY = 7,   /* an internal allocation failed */
+    IE_ERR_OVERLAP = 8,         /* an output buffer overlaps an input or another output */
+    IE_ERR_BAD_ENUM = 9,        /* an unknown kernel, scale shape or option value */
+    IE_ERR_BAD_STRUCT = 10,     /* struct_size does not match any known layout */
+    IE_ERR_DID_NOT_CONVERGE = 11 /* a fit reached max_iter before the tolerance (results valid) */
+} ie_status;
+
+/* A static, never-NULL name for a status ("IE_ERR_BAD_SIZE: ..."); unknown values give
+ * "unknown status". */
+IE_API const char *ie_status_string(ie_status status);
+
+/* The detail of the last failure on the calling thread (which argument, row, column and
+ * value), or "" if the last call on this thread succeeded. Valid until the next call
+ * into the library on this thread. */
+IE_API const char *ie_last_error_message(void);
+
+/* ----------------------------------------------------------------- kernels */
+
+typedef enum ie_kernel {
+    IE_KERNEL_GAUSSIAN = 1,     /* rho(u) = u^2/2 */
+    IE_KERNEL_LAPLACE = 2,      /* rho(u) = |u| */
+    IE_KERNEL_LOGISTIC = 3,     /* rho(u) = log(1 + exp(-u)) */
+    IE_KERNEL_STUDENT_T = 4,    /* rho(u) = log(1 + u^2/nu) */
+    IE_KERNEL_HUBER = 5,        /* u^2/2 if |u| <= delta, else delta(|u| - delta/2) */
+    IE_KERNEL_PSEUDO_HUBER = 6, /* delta^2 (sqrt(1 + (u/delta)^2) - 1) */
+    IE_KERNEL_EXPONENTIAL = 7,  /* rho(u) = exp(|u|) */
+    IE_KERNEL_COSINE = 8,       /* d = 1 - x.mu / (|x||mu|) */
+    IE_KERNEL_MAHALANOBIS = 9,  /* d = |L^T (x - mu)|^2, precision P = L L^T */
+    IE_KERNEL_LEARNED = 10      /* d given by the caller (matrix or callback) */
+} ie_kernel;
+
+/* The shape of the scale array of the separable kernels 1-7 (u = (x - mu)/s). */
+typedef enum ie_scale_shape {
+    IE_SCALE_SHARED = 1,        /* one scale for every component and dimension: 1 value */
+    IE_SCALE_PER_COMPONENT = 2, /* one scale per component: K values */
+    IE_SCALE_PER_DIMENSION = 3  /* one scale per component and dimension: K*D values */
+} ie_scale_shape;
+
+/* The learned kernel's callback: fill energies_out (rows*K, row-major) with the energies of
+ * the rows x_rows (rows*d). Return 0 on success; any other value aborts the call with
+ * IE_ERR_CALLBACK, and no output is written. Called from one thread at a time, on blocks of
+ * consecutive rows, in order. */
+typedef int (*ie_energy_fn_f64)(void *user, const double *x_rows, int64_t rows, int64_t d,
+                                double *energies_out);
+typedef int (*ie_energy_fn_f32)(void *user, const float *x_rows, int64_t rows, int64_t d,
+                                float *energies_out);
+
+/* ---------------------------------------------------------------- problems */
+
+/* Everything that defines the logits a_nk = logw_k + logprior_nk - d_nk/tau - c_k.
+ * Sizes: n samples (N), k components (K), d dimensions (D). Which fields are read depends
+ * on the kernel; fields a kernel does not use are ignored. */
+typedef struct ie_problem_f64 {
+    size_t struct_size;          /* sizeof(ie_problem_f64), set by ie_problem_init_f64 */
+    int32_t kernel;              /* ie_kernel */
+    int32_t scale_shape;         /* ie_scale_shape of `scale` (default IE_SCALE_SHARED) */
+    int64_t n, k, d;             /* N, K, D (D is ignored by the learned kernel with `energies`) */
+    const double *x;             /* N*D inputs: kernels 1-9, and learned with energy_fn */
+    const double *mu;            /* K*D centres: kernels 1-9 */
+    const double *scale;         /* 1, K or K*D scales (> 0), kernels 1-7; NULL means 1 */
+    const double *chol;          /* K*D*D lower Cholesky factors of the precisions (mahalanobis);
+                                    the upper triangle is ignored, the diagonal must be > 0 */
+    const double *logw;          /* K log-weights; NULL means 0; -inf masks a component */
+    const double *logprior;      /* N*K log-priors added to the logits; NULL means 0; -inf masks */
+    const double *energies;      /* N*K given energies (learned kernel) */
+    ie_energy_fn_f64 energy_fn;  /* learned kernel, when energies is NULL */
+    void *energy_user;           /* passed to energy_fn */
+    double nu;                   /* student_t shape (> 0) */
+    double delta;                /* huber / pseudo_huber shape (> 0) */
+    double tau;                  /* temperature (> 0), default 1 */
+    int32_t normalized;          /* non-zero: subtract the exact log-normaliser c_k */
+} ie_problem_f64;
+
+typedef struct ie_problem_f32 {
+    size_t struct_size;
+    int32_t kernel;
+    int32_t scale_shape;
+    int64_t n, k, d;
+    const float *x;
+    const float *mu;
+    const float *scale;
+    const float *chol;
+    const float *logw;
+    const float *logprior;
+    const float *energies;
+    ie_energy_fn_f32 energy_fn;
+    void *energy_user;
+    float nu;
+    float delta;
+    float tau;
+    int32_t normalized;
+} ie_problem_f32;
+
+/* Fill *problem with defaults: struct_size set, kernel gaussian, scale shape shared, every
+ * pointer NULL, sizes 0, nu = delta = 0 (must be set for the kernels that use them),
+ * tau = 1, normalized = 0. */
+IE_API ie_status ie_problem_init_f64(ie_problem_f64 *problem);
+IE_API ie_status ie_problem_init_f32(ie_problem_f32 *problem);
+
+/* Where the gradients go. Each pointer may be NULL (not computed). Shapes follow the inputs:
+ * x N*D, mu K*D, scale like `scale` (1, K or K*D; with scale NULL, 1 value), nu/delta/tau one
+ * value, chol K*D*D (lower triangle; the upper triangle is set to 0), logw K, logprior N*K,
+ * energies N*K (d objective / d E, for every kernel). */
+typedef struct ie_grads_f64 {
+    size_t struct_size;          /* sizeof(ie_grads_f64), set by ie_grads_init_f64 */
+    double *x, *mu, *scale, *nu, *delta, *chol, *logw, *logprior, *tau, *energies;
+} ie_grads_f64;
+
+typedef struct ie_grads_f32 {
+    size_t struct_size;
+    float *x, *mu, *scale, *nu, *delta, *chol, *logw, *logprior, *tau, *energies;
+} ie_grads_f32;
+
+/* Fill *grads with struct_size and every pointer NULL. */
+IE_API ie_status ie_grads_init_f64(ie_grads_f64 *grads);
+IE_API ie_status ie_grads_init_f32(ie_grads_f32 *grads);
+
+/* ----------------------------------------------------------------- forward */
+
+/* Forward pass, streaming over rows.
+ *   energies  N*K  d_nk (kernels 1-9; for learned, a copy of the given or called-back energies)
+ *   logZ      N    L_n = log sum_k exp(a_nk); -inf for a row whose logits are all -inf
+ *   resp      N*K  r_nk = exp(a_nk - L_n); a zero row where every logit is -inf
+ * Any output may be NULL. Errors: IE_ERR_NULL_POINTER (problem, or an input the kernel
+ * needs), IE_ERR_BAD_SIZE, IE_ERR_BAD_PARAMETER, IE_ERR_NONFINITE_INPUT, IE_ERR_UNSUPPORTED
+ * (normalised logistic or learned; normalised student_t with tau >= 2), IE_ERR_CALLBACK,
+ * IE_ERR_OVERLAP, IE_ERR_BAD_ENUM, IE_ERR_BAD_STRUCT. */
+IE_API ie_status ie_forward_f64(const ie_problem_f64 *problem,
+                                double *energies, double *logZ, double *resp);
+IE_API ie_status ie_forward_f32(const ie_problem_f32 *problem,
+                                float *energies, float *logZ, float *resp);
+
+/* ---------------------------------------------------------------- gradients */
+
+/* Fused forward and backward pass in one sweep over the rows: the forward outputs of
+ * ie_forward_f64 (each may be NULL) and the gradient of
+ *     objective = sum_n gL_n * logZ_n + sum_nk gR_nk * r_nk
+ * with respect to every parameter named in *grads (KERNELS.md, "Gradients").
+ *   gL  N    upstream gradient of logZ; NULL means all ones (per-sample weights)
+ *   gR  N*K  upstream gradient of resp; NULL means zeros
+ * Rows whose logZ is -inf contribute nothing. grads may be NULL (forward only). */
+IE_API ie_status ie_gradients_f64(const ie_problem_f64 *problem,
+                                  const double *gL, const double *gR,
+                                  double *energies, double *logZ, double *resp,
+                                  const ie_grads_f64 *grads);
+IE_API ie_status ie_gradients_f32(const ie_problem_f32 *problem,
+                                  const float *gL, const float *gR,
+                                  float *energies, float *logZ, float *resp,
+                                  const ie_grads_f32 *grads);
+
+/* ------------------------------------------------------ sufficient statistics */
+
+/* Responsibility-weighted sufficient statistics, summed over rows, so that batches can be
+ * reduced across processes:
+ *   sum_r    K      sum_n w_n r_nk
+ *   sum_rx   K*D    sum_n w_n r_nk x_n
+ *   sum_rxx  K*D*D  sum_n w_n r_nk x_n x_n^T
+ * weights (N) may be NULL (all ones; each must be finite and >= 0). Kernels 1-9, and learned
+ * when x is given. */
+IE_API ie_status ie_stats_f64(const ie_problem_f64 *problem, const double *weights,
+                              double *sum_r, double *sum_rx, double *sum_rxx);
+IE_API ie_status ie_stats_f32(const ie_problem_f32 *problem, const float *weights,
+                              float *sum_r, float *sum_rx, float *sum_rxx);
+
+/* ------------------------------------------------------------ normalisers */
+
+/* The log-normalisers c_k (K values) that a normalised problem subtracts from its logits
+ * (KERNELS.md, "Normalised kernels"), whatever problem->normalized says.
+ * IE_ERR_UNSUPPORTED for logistic and learned, and student_t with tau >= 2. */
+IE_API ie_status ie_log_normalizer_f64(const ie_problem_f64 *problem, double *c);
+IE_API ie_status ie_log_normalizer_f32(const ie_problem_f32 *problem, float *c);
+
+/* ------------------------------------------------------------- activations */
+
+/* The activation of the two-component signed model (components at +m and -m, equal weights,
+ * shared scale) for kernels 1-7, at n points z:
+ *     act(z) = tanh((d(z; -m) - d(z; +m)) / (2 tau)),  dact = d act / dz.
+ * act and dact may be NULL. nu is read for student_t, delta for huber and pseudo_huber. */
+IE_API ie_status ie_activation_f64(int32_t kernel, int64_t n, const double *z, double m,
+                                   double scale, double nu, double delta, double tau,
+                                   double *act, double *dact);
+IE_API ie_status ie_activation_f32(int32_t kernel, int64_t n, const float *z, float m,
+                                   float scale, float nu, float delta, float tau,
+                                   float *act, float *dact);
+
+/* ----------------------------------------------------------------- threads */
+
+/* The number of threads the library uses (>= 1); 0 restores the default (the number of
+ * online processors). Results do not depend on it. Returns IE_ERR_BAD_SIZE for n < 0. */
+IE_API ie_status ie_set_num_threads(int32_t n);
+IE_API int32_t ie_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMPLICITEM_H */
