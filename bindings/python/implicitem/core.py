@@ -544,6 +544,8 @@ def log_normalizer(mu: ArrayLike, *, kernel: KernelLike = "gaussian", scale: Arr
         >>> bool(np.allclose(c, np.log(2 * np.pi)))
         True
     """
+    if _kernel(kernel) == Kernel.LEARNED:
+        raise _error(Status.ERR_UNSUPPORTED, "kernel: learned energies have no log-normaliser")
     mu_array = _array("mu", mu, _common_dtype([("mu", mu), ("scale", scale), ("chol", chol)]))
     if mu_array.ndim != 2:
         raise _error(Status.ERR_BAD_SIZE,
