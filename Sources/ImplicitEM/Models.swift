@@ -1,0 +1,298 @@
+// The energy models: how each kernel computes the energies of one row and adds that row's
+// contribution to the parameter gradients. The row loops (Rows.swift) are generic over the
+// model, so each kernel and precision gets its own specialised loop.
+
+/// Per-partition gradient accumulators (nil = not requested).
+struct ParameterGradients<T: IEFloat> {
+    var mu: UnsafeMutablePointer<T>?     // K×D
+    var scale: UnsafeMutablePointer<T>?  // like the scale (1, K or K×D)
+    var shape: UnsafeMutablePointer<T>?  // 1 (ν or δ)
+    var chol: UnsafeMutablePointer<T>?   // K×D×D
+}
+
+/// Per-partition row scratch (each partition has its own).
+struct RowScratch<T: IEFloat> {
+    let energies: UnsafeMutablePointer<T>   // K
+    let logits: UnsafeMutablePointer<T>     // K (then responsibilities)
+    let coefficient: UnsafeMutablePointer<T>  // K: −δ_nk/τ
+    let vector: UnsafeMutablePointer<T>     // D (mahalanobis e, cosine x/‖x‖)
+    let vector2: UnsafeMutablePointer<T>    // D (mahalanobis y)
+    let vector3: UnsafeMutablePointer<T>    // D (mahalanobis L y)
+}
+
+protocol EnergyModel {
+    associatedtype T: IEFloat
+    /// d_nk for k in 0..<K into `out`.
+    func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>)
+    /// log d_nk, finite where d_nk overflowed to +∞ (for the limit of an overflowing row).
+    func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T
+    /// Adds Σ_k coefficient_k·∂d_nk/∂θ to the parameter gradients and to `gx` (the row's
+    /// D gradient values, already zeroed; nil when not requested). Components whose
+    /// coefficient is exactly 0 are skipped, so that 0·∞ never appears.
+    func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>)
+}
+
+extension EnergyModel {
+    @inline(__always) func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+        energies(row: n, scratch: scratch, into: scratch.energies)
+        return T.log(scratch.energies[k])
+    }
+}
+
+/// Kernels 1–7: d_nk = Σ_i ρ((x_ni − mu_ki)/s_ki).
+struct SeparableModel<R: Rho>: EnergyModel {
+    typealias T = R.T
+    let rho: R
+    let setup: Setup<T>
+    let x: UnsafePointer<T>
+    let mu: UnsafePointer<T>
+
+    init?(_ rho: R, _ setup: Setup<T>) {
+        guard let x = setup.x, let mu = setup.mu else { return nil }
+        self.rho = rho
+        self.setup = setup
+        self.x = x
+        self.mu = mu
+    }
+
+    @inline(__always)
+    func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
+        let d = setup.d, xr = x + n * d
+        for k in 0 ..< setup.k {
+            let mr = mu + k * d, sr = setup.scale + k * setup.scaleK, si = setup.scaleI
+            var sum: T = 0
+            for i in 0 ..< d {
+                sum += rho.value((xr[i] - mr[i]) / sr[i * si])
+            }
+            out[k] = sum
+        }
+    }
+
+    /// Exponential: log Σ_i e^|u_i| by log-sum-exp, finite where the sum overflows.
+    func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+        let d = setup.d, xr = x + n * d, mr = mu + k * d, sr = setup.scale + k * setup.scaleK, si = setup.scaleI
+        if R.self != ExponentialRho<T>.self {
+            var sum: T = 0
+            for i in 0 ..< d { sum += rho.value((xr[i] - mr[i]) / sr[i * si]) }
+            return T.log(sum)
+        }
+        var top = -T.infinity
+        for i in 0 ..< d { top = max(top, abs((xr[i] - mr[i]) / sr[i * si])) }
+        var sum: T = 0
+        for i in 0 ..< d { sum += T.exp(abs((xr[i] - mr[i]) / sr[i * si]) - top) }
+        return top + T.log(sum)
+    }
+
+    @inline(__always)
+    func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        let d = setup.d, xr = x + n * d, si = setup.scaleI
+        var shapeSum: T = 0
+        for k in 0 ..< setup.k {
+            let coef = coefficient[k]
+            if coef == 0 { continue }
+            let mr = mu + k * d, sr = setup.scale + k * setup.scaleK
+            for i in 0 ..< d {
+                let s = sr[i * si]
+                let u = (xr[i] - mr[i]) / s
+                // ∂d/∂x = ρ′/s, ∂d/∂mu = −ρ′/s, ∂d/∂s = −ρ′·u/s.
+                let g = coef * rho.derivative(u) / s
+                if let gx { gx[i] += g }
+                if let gMu = grads.mu { gMu[k * d + i] -= g }
+                if let gScale = grads.scale { gScale[k * setup.scaleK + i * si] -= g * u }
+                if grads.shape != nil { shapeSum += coef * rho.shapeDerivative(u) }
+            }
+        }
+        if let gShape = grads.shape { gShape[0] += shapeSum }
+    }
+}
+
+/// Kernel 8: d = 1 − xᵀmu/(‖x‖‖mu‖); a zero vector has d = 1 and no gradient.
+struct CosineModel<T: IEFloat>: EnergyModel {
+    let setup: Setup<T>
+    let x: UnsafePointer<T>
+    let muUnit: UnsafePointer<T>
+    let muNorm: UnsafePointer<T>
+
+    init?(_ setup: Setup<T>) {
+        guard let x = setup.x, let muUnit = setup.muUnit, let muNorm = setup.muNorm else { return nil }
+        self.setup = setup
+        self.x = x
+        self.muUnit = muUnit
+        self.muNorm = muNorm
+    }
+
+    @inline(__always)
+    func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
+        let d = setup.d, xUnit = scratch.vector
+        let xNorm = safeNorm(x + n * d, d, unit: xUnit)
+        for k in 0 ..< setup.k {
+            if xNorm == 0 || muNorm[k] == 0 { out[k] = 1; continue }
+            let mr = muUnit + k * d
+            var dot: T = 0
+            for i in 0 ..< d { dot += xUnit[i] * mr[i] }
+            out[k] = 1 - dot
+        }
+    }
+
+    @inline(__always)
+    func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        let d = setup.d, xUnit = scratch.vector
+        let xNorm = safeNorm(x + n * d, d, unit: xUnit)
+        if xNorm == 0 { return }
+        for k in 0 ..< setup.k {
+            let coef = coefficient[k]
+            if coef == 0 || muNorm[k] == 0 { continue }
+            let mr = muUnit + k * d
+            var c: T = 0
+            for i in 0 ..< d { c += xUnit[i] * mr[i] }
+            // ∂d/∂x = −(mû − c·x̂)/‖x‖, ∂d/∂mu = −(x̂ − c·mû)/‖mu‖.
+            if let gx {
+                for i in 0 ..< d { gx[i] -= coef * ((mr[i] - c * xUnit[i]) / xNorm) }
+            }
+            if let gMu = grads.mu {
+                let norm = muNorm[k]
+                for i in 0 ..< d { gMu[k * d + i] -= coef * ((xUnit[i] - c * mr[i]) / norm) }
+            }
+        }
+    }
+}
+
+/// Kernel 9: e = x − mu_k, y = L_kᵀe, d = ‖y‖².
+struct MahalanobisModel<T: IEFloat>: EnergyModel {
+    let setup: Setup<T>
+    let x: UnsafePointer<T>
+    let mu: UnsafePointer<T>
+    let chol: UnsafePointer<T>
+
+    init?(_ setup: Setup<T>) {
+        guard let x = setup.x, let mu = setup.mu, let chol = setup.chol else { return nil }
+        self.setup = setup
+        self.x = x
+        self.mu = mu
+        self.chol = chol
+    }
+
+    /// Fills e = x_n − mu_k and y = L_kᵀe; returns ‖y‖².
+    @inline(__always)
+    func project(row n: Int, component k: Int, e: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>) -> T {
+        let d = setup.d, xr = x + n * d, mr = mu + k * d, l = chol + k * d * d
+        for i in 0 ..< d {
+            e[i] = xr[i] - mr[i]
+            y[i] = 0
+        }
+        for i in 0 ..< d {
+            let ei = e[i], li = l + i * d
+            for j in 0 ... i { y[j] += li[j] * ei }
+        }
+        var sum: T = 0
+        for j in 0 ..< d { sum += y[j] * y[j] }
+        return sum
+    }
+
+    @inline(__always)
+    func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
+        for k in 0 ..< setup.k {
+            out[k] = project(row: n, component: k, e: scratch.vector, y: scratch.vector2)
+        }
+    }
+
+    @inline(__always)
+    func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        let d = setup.d, e = scratch.vector, y = scratch.vector2, ly = scratch.vector3
+        for k in 0 ..< setup.k {
+            let coef = coefficient[k]
+            if coef == 0 { continue }
+            _ = project(row: n, component: k, e: e, y: y)
+            let l = chol + k * d * d
+            if gx != nil || grads.mu != nil {
+                // ∂d/∂x = 2·L·y.
+                for i in 0 ..< d {
+                    let li = l + i * d
+                    var sum: T = 0
+                    for j in 0 ... i { sum += li[j] * y[j] }
+                    ly[i] = 2 * coef * sum
+                }
+                if let gx { for i in 0 ..< d { gx[i] += ly[i] } }
+                if let gMu = grads.mu { for i in 0 ..< d { gMu[k * d + i] -= ly[i] } }
+            }
+            if let gChol = grads.chol {
+                // ∂d/∂L_ij = 2·e_i·y_j (lower triangle).
+                let g = gChol + k * d * d
+                for i in 0 ..< d {
+                    let twoCoefE = 2 * coef * e[i], gi = g + i * d
+                    for j in 0 ... i { gi[j] += twoCoefE * y[j] }
+                }
+            }
+        }
+    }
+}
+
+/// Kernel 10: energies given by the caller (or called back into the setup's buffer).
+struct LearnedModel<T: IEFloat>: EnergyModel {
+    let setup: Setup<T>
+    let given: UnsafePointer<T>
+
+    init?(_ setup: Setup<T>) {
+        guard let given = setup.energies else { return nil }
+        self.setup = setup
+        self.given = given
+    }
+
+    @inline(__always)
+    func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
+        let k = setup.k, row = given + n * k
+        for j in 0 ..< k { out[j] = row[j] }
+    }
+
+    @inline(__always)
+    func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {}
+}
+
+/// Something to run once per kernel with that kernel's model (the one dynamic dispatch per call).
+protocol ModelVisitor {
+    associatedtype T: IEFloat
+    func visit<M: EnergyModel>(_ model: M) throws where M.T == T
+}
+
+/// Builds the model of the setup's kernel and runs the visitor with it.
+func withModel<V: ModelVisitor>(_ setup: Setup<V.T>, _ visitor: V) throws {
+    typealias T = V.T
+    let missing = ImplicitEMError(.nullPointer, "the \(setup.kernel.name) kernel is missing an input")
+    switch setup.kernel {
+    case .gaussian:
+        guard let m = SeparableModel(GaussianRho<T>(), setup) else { throw missing }
+        try visitor.visit(m)
+    case .laplace:
+        guard let m = SeparableModel(LaplaceRho<T>(), setup) else { throw missing }
+        try visitor.visit(m)
+    case .logistic:
+        guard let m = SeparableModel(LogisticRho<T>(), setup) else { throw missing }
+        try visitor.visit(m)
+    case .studentT:
+        guard let m = SeparableModel(StudentTRho<T>(nu: setup.nu), setup) else { throw missing }
+        try visitor.visit(m)
+    case .huber:
+        guard let m = SeparableModel(HuberRho<T>(delta: setup.delta), setup) else { throw missing }
+        try visitor.visit(m)
+    case .pseudoHuber:
+        guard let m = SeparableModel(PseudoHuberRho<T>(delta: setup.delta), setup) else { throw missing }
+        try visitor.visit(m)
+    case .exponential:
+        guard let m = SeparableModel(ExponentialRho<T>(), setup) else { throw missing }
+        try visitor.visit(m)
+    case .cosine:
+        guard let m = CosineModel(setup) else { throw missing }
+        try visitor.visit(m)
+    case .mahalanobis:
+        guard let m = MahalanobisModel(setup) else { throw missing }
+        try visitor.visit(m)
+    case .learned:
+        guard let m = LearnedModel(setup) else { throw missing }
+        try visitor.visit(m)
+    }
+}

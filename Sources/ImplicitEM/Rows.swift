@@ -1,0 +1,244 @@
+// The streaming pass over rows: energies → logits → row maximum → exp → normalise → δ_nk →
+// gradients (and sufficient statistics), all for one row while it is in cache. Rows are split
+// into partitions (Threads.swift); each partition has its own accumulators, reduced in
+// partition order, so outputs are bitwise identical for any thread count.
+
+/// Where a pass writes: per-row outputs go straight to the caller's buffers (rows are disjoint
+/// between partitions); per-parameter sums are accumulated per partition and reduced.
+struct PassTargets<T: IEFloat> {
+    // Forward, N×K / N / N×K.
+    var energies: UnsafeMutablePointer<T>?
+    var logZ: UnsafeMutablePointer<T>?
+    var resp: UnsafeMutablePointer<T>?
+    // Backward: upstream gradients and per-row gradient outputs.
+    var backward = false
+    var gL: UnsafePointer<T>?
+    var gR: UnsafePointer<T>?
+    var gradX: UnsafeMutablePointer<T>?
+    var gradLogprior: UnsafeMutablePointer<T>?
+    var gradEnergies: UnsafeMutablePointer<T>?
+    // Which per-parameter sums are needed.
+    var needMu = false, needScale = false, needShape = false, needChol = false
+    var needDeltaSums = false, needTau = false
+    // Sufficient statistics.
+    var weights: UnsafePointer<T>?
+    var needSumR = false, needSumRX = false, needSumRXX = false
+
+    var needsLogits: Bool {
+        logZ != nil || resp != nil || backward || needSumR || needSumRX || needSumRXX
+    }
+}
+
+/// Offsets of each sum inside one partition's accumulator block.
+struct AccumulatorLayout {
+    var mu = 0, scale = 0, shape = 0, chol = 0, deltaSums = 0, tau = 0, sumR = 0, sumRX = 0, sumRXX = 0
+    var size = 0
+
+    init<T>(_ s: Setup<T>, _ t: PassTargets<T>) throws {
+        let kd = try checkedProduct(s.k, s.d, "K*D")
+        let kdd = try checkedProduct(kd, s.d, "K*D*D")
+        func take(_ count: Int, _ needed: Bool) throws -> Int {
+            let at = size
+            if needed {
+                let (next, overflow) = size.addingReportingOverflow(count)
+                if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
+                size = next
+            }
+            return at
+        }
+        mu = try take(kd, t.needMu)
+        scale = try take(s.scaleCount, t.needScale)
+        shape = try take(1, t.needShape)
+        chol = try take(kdd, t.needChol)
+        deltaSums = try take(s.k, t.needDeltaSums)
+        tau = try take(1, t.needTau)
+        sumR = try take(s.k, t.needSumR)
+        sumRX = try take(kd, t.needSumRX)
+        sumRXX = try take(kdd, t.needSumRXX)
+    }
+}
+
+/// Runs the pass over every row with the given model; returns the reduced accumulator block
+/// (laid out by `layout`), owned by `arena`.
+struct RowPass<T: IEFloat>: ModelVisitor {
+    let setup: Setup<T>
+    let targets: PassTargets<T>
+    let layout: AccumulatorLayout
+    let arena: Arena
+    let result: UnsafeMutablePointer<UnsafeMutablePointer<T>?>
+
+    func visit<M: EnergyModel>(_ model: M) throws where M.T == T {
+        let s = setup
+        let partitions = Partitions(rows: s.n, costPerRow: s.costPerRow)
+        let parts = partitions.count
+        // Everything a partition needs, allocated up front so that workers cannot fail.
+        let scratchSize = try checkedProduct(3, max(s.k, 1), "scratch") + 3 * max(s.d, 1)
+        let accumulators: UnsafeMutablePointer<T> = try arena.zeros(
+            try checkedProduct(parts, max(layout.size, 1), "the accumulators"), "the accumulators")
+        let scratchBlock: UnsafeMutablePointer<T> = try arena.zeros(
+            try checkedProduct(parts, scratchSize, "scratch"), "row scratch")
+        let stride = max(layout.size, 1)
+        let layout = self.layout, targets = self.targets
+
+        runPartitions(parts) { p in
+            let base = scratchBlock + p * scratchSize
+            let scratch = RowScratch<T>(
+                energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
+                vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
+                vector3: base + 3 * s.k + 2 * max(s.d, 1))
+            passRows(model, s, targets, layout, partitions.range(p), scratch, accumulators + p * stride)
+        }
+        // Reduce in partition order.
+        for p in 1 ..< max(parts, 1) {
+            let from = accumulators + p * stride
+            for j in 0 ..< layout.size { accumulators[j] += from[j] }
+        }
+        result.pointee = accumulators
+    }
+}
+
+/// One partition's rows.
+@inline(__always)
+func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>, _ layout: AccumulatorLayout,
+                              _ rows: Range<Int>, _ scratch: RowScratch<M.T>, _ acc: UnsafeMutablePointer<M.T>) {
+    typealias T = M.T
+    let k = s.k, d = s.d, tau = s.tau
+    let grads = ParameterGradients<T>(
+        mu: t.needMu ? acc + layout.mu : nil, scale: t.needScale ? acc + layout.scale : nil,
+        shape: t.needShape ? acc + layout.shape : nil, chol: t.needChol ? acc + layout.chol : nil)
+    let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
+    let needsLogits = t.needsLogits
+    let d_ = scratch.energies, r = scratch.logits, coef = scratch.coefficient
+    var tauSum: T = 0
+
+    for n in rows {
+        model.energies(row: n, scratch: scratch, into: d_)
+        if let out = t.energies { for j in 0 ..< k { out[n * k + j] = d_[j] } }
+        if !needsLogits { continue }
+
+        // a_nk = logw_k + logprior_nk − d_nk/τ − c_k.
+        let lp = s.logprior.map { $0 + n * k }
+        var top = -T.infinity
+        for j in 0 ..< k {
+            var a = -(d_[j] / tau)
+            if let logw = s.logw { a += logw[j] }
+            if let lp { a += lp[j] }
+            if let c = s.c { a -= c[j] }
+            r[j] = a
+            top = max(top, a)
+        }
+        var logZ: T
+        var regular = true
+        if top.isFinite {
+            var sum: T = 0
+            for j in 0 ..< k {
+                let e = T.exp(r[j] - top)
+                r[j] = e
+                sum += e
+            }
+            logZ = top + T.log(sum)
+            let inverse = 1 / sum
+            for j in 0 ..< k { r[j] *= inverse }
+        } else {
+            logZ = limitRow(model, s, n, top, scratch)
+            regular = false
+        }
+        if let out = t.logZ { out[n] = logZ }
+        if let out = t.resp { for j in 0 ..< k { out[n * k + j] = r[j] } }
+
+        if t.needSumR || t.needSumRX || t.needSumRXX {
+            let w = t.weights.map { $0[n] } ?? 1
+            let xr = s.x.map { $0 + n * d }
+            for j in 0 ..< k {
+                let wr = w * r[j]
+                if wr == 0 { continue }
+                if t.needSumR { acc[layout.sumR + j] += wr }
+                if let xr, t.needSumRX {
+                    let sx = acc + layout.sumRX + j * d
+                    for i in 0 ..< d { sx[i] += wr * xr[i] }
+                }
+                if let xr, t.needSumRXX {
+                    let sxx = acc + layout.sumRXX + j * d * d
+                    for i in 0 ..< d {
+                        let wx = wr * xr[i], row = sxx + i * d
+                        for m in 0 ..< d { row[m] += wx * xr[m] }
+                    }
+                }
+            }
+        }
+
+        if !t.backward { continue }
+        let gx = t.gradX.map { $0 + n * d }
+        if let gx { for i in 0 ..< d { gx[i] = 0 } }
+        if !regular {
+            // Fully masked or overflowed rows contribute nothing.
+            if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = 0 } }
+            if let g = t.gradEnergies { for j in 0 ..< k { g[n * k + j] = 0 } }
+            continue
+        }
+        // δ_nk = r_nk·(gL_n + gR_nk − Σ_j r_nj·gR_nj).
+        let gLn = t.gL.map { $0[n] } ?? 1
+        let gRow = t.gR.map { $0 + n * k }
+        var dot: T = 0
+        if let gRow { for j in 0 ..< k { dot += r[j] * gRow[j] } }
+        for j in 0 ..< k {
+            let rj = r[j]
+            var delta: T = 0
+            if rj != 0 { delta = rj * ((gLn + (gRow.map { $0[j] } ?? 0)) - dot) }
+            coef[j] = delta == 0 ? 0 : -(delta / tau)
+            if let deltaSums { deltaSums[j] += delta }
+            if delta != 0 { tauSum += delta * (d_[j] / tau) }
+            if let g = t.gradLogprior { g[n * k + j] = delta }
+            if let g = t.gradEnergies { g[n * k + j] = coef[j] }
+        }
+        model.backward(row: n, coefficient: coef, scratch: scratch, gx: gx, grads: grads)
+    }
+    if t.needTau { acc[layout.tau] += tauSum }
+}
+
+/// A row whose logits have no finite maximum: fills the responsibilities into
+/// `scratch.logits` and returns logZ.
+/// - Every component masked (logw_k + logprior_nk = −∞ for all k): logZ = −∞, R = 0.
+/// - Otherwise the −∞ came from energies (or d/τ) overflowing: in the limit the
+///   responsibility goes to the smallest energy, compared in log space (for the exponential
+///   kernel log d = logsumexp_i |u_i|, finite even where d is not). R is one-hot on the smallest
+///   log-energy among the unmasked components (ties split equally), logZ = −∞, and the row
+///   contributes zero gradients.
+/// - A +∞ maximum (logw + logprior overflowing) splits R over the +∞ logits, logZ = +∞.
+func limitRow<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ n: Int, _ top: M.T,
+                              _ scratch: RowScratch<M.T>) -> M.T {
+    typealias T = M.T
+    let k = s.k, r = scratch.logits
+    if top == T.infinity {
+        var ties: T = 0
+        for j in 0 ..< k { ties += r[j] == T.infinity ? 1 : 0 }
+        for j in 0 ..< k { r[j] = r[j] == T.infinity ? 1 / ties : 0 }
+        return T.infinity
+    }
+    // Unmasked components: their base logit is > −∞.
+    var best = T.infinity
+    var ties: T = 0
+    for j in 0 ..< k {
+        var base: T = 0
+        if let logw = s.logw { base += logw[j] }
+        if let lp = s.logprior { base += lp[n * k + j] }
+        if base == -T.infinity {
+            r[j] = -T.infinity  // masked
+            continue
+        }
+        let logEnergy = model.logEnergy(row: n, component: j, scratch: scratch)
+        r[j] = logEnergy
+        if logEnergy < best {
+            best = logEnergy
+            ties = 1
+        } else if logEnergy == best {
+            ties += 1
+        }
+    }
+    if ties == 0 {
+        for j in 0 ..< k { r[j] = 0 }
+    } else {
+        for j in 0 ..< k { r[j] = r[j] == best ? 1 / ties : 0 }
+    }
+    return -T.infinity
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Owns the internal buffers of one call; everything is freed when the call returns.
+/// Allocation failure is an error (outOfMemory), never a trap.
+final class Arena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    /// `count` zeroed values of T.
+    func zeros<T: IEFloat>(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
+        let bytes = try checkedProduct(max(count, 1), MemoryLayout<T>.stride, "the size of \(what)")
+        guard let raw = calloc(1, bytes) else {
+            throw ImplicitEMError(.outOfMemory, "cannot allocate \(bytes) bytes for \(what)")
+        }
+        blocks.append(raw)
+        return raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    deinit { for block in blocks { free(block) } }
+}
+
+/// The validated problem as plain pointers, with everything precomputed that the row loops
+/// share: scales, log-normalisers and their derivatives, unit centres (cosine), and the
+/// learned energies (given, or called back into an internal buffer).
+struct Setup<T: IEFloat> {
+    let kernel: Kernel
+    let n: Int, k: Int, d: Int
+    let x: UnsafePointer<T>?
+    let mu: UnsafePointer<T>?
+    /// Scale values (a single 1 when the problem has none) and their index strides:
+    /// the scale of component k, dimension i is `scale[k * scaleK + i * scaleI]`.
+    let scale: UnsafePointer<T>
+    let scaleK: Int, scaleI: Int
+    let scaleCount: Int
+    let chol: UnsafePointer<T>?
+    let logw: UnsafePointer<T>?
+    let logprior: UnsafePointer<T>?
+    /// N×K energies of the learned kernel.
+    let energies: UnsafePointer<T>?
+    let nu: T, delta: T, tau: T
+    /// K log-normalisers when normalised, else nil.
+    let c: UnsafePointer<T>?
+    /// ∂c_k/∂τ (K) and ∂c_k/∂shape (K) when normalised.
+    let dcdTau: UnsafePointer<T>?
+    let dcdShape: UnsafePointer<T>?
+    /// Cosine: unit centres (K×D) and the centre norms (K).
+    let muUnit: UnsafePointer<T>?
+    let muNorm: UnsafePointer<T>?
+
+    /// Builds the setup of a validated problem. `normalizers` forces the log-normalisers to be
+    /// built whatever `problem.normalized` says (for `Engine.logNormalizer`).
+    init(_ p: Problem<T>, arena: Arena, normalizers forced: Bool = false) throws {
+        kernel = p.kernel
+        n = p.n; k = p.k; d = p.kernel == .learned && !p.usesDimension ? 0 : p.d
+        x = p.x?.baseAddress
+        mu = p.mu?.baseAddress
+        chol = p.chol?.baseAddress
+        logw = p.logw?.baseAddress
+        logprior = p.logprior?.baseAddress
+        nu = p.nu; delta = p.delta; tau = p.tau
+
+        if let s = p.scale, kernel.isSeparable, let base = s.baseAddress {
+            scale = base
+            scaleCount = s.count
+            switch p.scaleShape {
+            case .shared: (scaleK, scaleI) = (0, 0)
+            case .perComponent: (scaleK, scaleI) = (1, 0)
+            case .perDimension: (scaleK, scaleI) = (p.d, 1)
+            }
+        } else {
+            let one: UnsafeMutablePointer<T> = try arena.zeros(1, "the unit scale")
+            one[0] = 1
+            scale = UnsafePointer(one)
+            scaleCount = 1
+            (scaleK, scaleI) = (0, 0)
+        }
+
+        // Normalisers, computed in Double and stored in T.
+        if p.normalized || forced {
+            let cs: UnsafeMutablePointer<T> = try arena.zeros(p.k, "the log-normalisers")
+            let dTau: UnsafeMutablePointer<T> = try arena.zeros(p.k, "the log-normaliser derivatives")
+            let dShape: UnsafeMutablePointer<T> = try arena.zeros(p.k, "the log-normaliser derivatives")
+            let dd = Double(p.d)
+            switch p.kernel {
+            case .gaussian, .laplace, .logistic, .studentT, .huber, .pseudoHuber, .exponential:
+                let term = try separableLogNormalizer(p.kernel, tau: p.tau.double, nu: p.nu.double,
+                                                      delta: p.delta.double)
+                for kk in 0 ..< p.k {
+                    var logScales = 0.0
+                    for i in 0 ..< p.d { logScales += Double.log(scale[kk * scaleK + i * scaleI].double) }
+                    cs[kk] = T(fromDouble: logScales + dd * term.value)
+                    dTau[kk] = T(fromDouble: dd * term.dTau)
+                    dShape[kk] = T(fromDouble: dd * term.dShape)
+                }
+            case .mahalanobis:
+                guard let chol = p.chol else { throw ImplicitEMError(.nullPointer, "chol is required by the mahalanobis kernel") }
+                let base = dd / 2 * Double.log(Double.pi * p.tau.double)
+                for kk in 0 ..< p.k {
+                    var logDiag = 0.0
+                    for i in 0 ..< p.d { logDiag += Double.log(chol[(kk * p.d + i) * p.d + i].double) }
+                    cs[kk] = T(fromDouble: base - logDiag)
+                    dTau[kk] = T(fromDouble: dd / (2 * p.tau.double))
+                }
+            case .cosine:
+                let term = try vonMisesFisherLogNormalizer(dimension: p.d, tau: p.tau.double)
+                for kk in 0 ..< p.k {
+                    cs[kk] = T(fromDouble: term.value)
+                    dTau[kk] = T(fromDouble: term.dTau)
+                }
+            case .learned:
+                throw ImplicitEMError(.unsupported, "the learned kernel cannot be normalised (its energies have no known integral)")
+            }
+            for kk in 0 ..< p.k where !cs[kk].isFinite {
+                throw ImplicitEMError(.unsupported,
+                    "the log-normaliser of component \(kk) is not finite in \(T.self == Float.self ? "float32" : "float64") (\(cs[kk]))")
+            }
+            c = UnsafePointer(cs); dcdTau = UnsafePointer(dTau); dcdShape = UnsafePointer(dShape)
+        } else {
+            c = nil; dcdTau = nil; dcdShape = nil
+        }
+
+        if p.kernel == .cosine, let mu = p.mu {
+            let unit: UnsafeMutablePointer<T> = try arena.zeros(p.k * p.d, "the unit centres")
+            let norms: UnsafeMutablePointer<T> = try arena.zeros(p.k, "the centre norms")
+            if let base = mu.baseAddress {
+                for kk in 0 ..< p.k { norms[kk] = safeNorm(base + kk * p.d, p.d, unit: unit + kk * p.d) }
+            }
+            muUnit = UnsafePointer(unit); muNorm = UnsafePointer(norms)
+        } else {
+            muUnit = nil; muNorm = nil
+        }
+
+        if p.kernel == .learned {
+            if let given = p.energies?.baseAddress {
+                energies = given
+            } else {
+                energies = UnsafePointer(try callEnergyFunction(p, arena: arena))
+            }
+        } else {
+            energies = nil
+        }
+    }
+
+    /// Work per row, for the partition split.
+    var costPerRow: Int {
+        switch kernel {
+        case .mahalanobis: return k &* max(d, 1) &* max(d, 1) &* 2
+        case .learned: return k
+        default: return k &* max(d, 1) &* 2
+        }
+    }
+}
+
+/// ‖v‖ without overflow or underflow (scaled by the largest magnitude); writes v/‖v‖ into
+/// `unit` (zeros for the zero vector, whose norm is 0).
+@inline(__always)
+func safeNorm<T: IEFloat>(_ v: UnsafePointer<T>, _ d: Int, unit: UnsafeMutablePointer<T>) -> T {
+    var m: T = 0
+    for i in 0 ..< d { m = max(m, abs(v[i])) }
+    if m == 0 {
+        for i in 0 ..< d { unit[i] = 0 }
+        return 0
+    }
+    var sum: T = 0
+    for i in 0 ..< d {
+        let t = v[i] / m
+        unit[i] = t
+        sum += t * t
+    }
+    let r = sum.squareRoot()
+    for i in 0 ..< d { unit[i] /= r }
+    return m * r
+}
+
+/// Block size of the learned kernel's callback.
+let energyFunctionBlockRows = 1024
+
+/// Calls the energy function over all rows, in order, into an internal N×K buffer, and checks
+/// every value, before any output is written.
+func callEnergyFunction<T: IEFloat>(_ p: Problem<T>, arena: Arena) throws -> UnsafeMutablePointer<T> {
+    guard let function = p.energyFunction else {
+        throw ImplicitEMError(.nullPointer, "the learned kernel needs energies or an energy function")
+    }
+    let nk = try checkedProduct(p.n, p.k, "N*K")
+    let buffer: UnsafeMutablePointer<T> = try arena.zeros(nk, "the learned energies")
+    let d = p.x == nil ? 0 : p.d
+    var first = 0
+    while first < p.n {
+        let rows = min(energyFunctionBlockRows, p.n - first)
+        let block = "\(first)..<\(first + rows)"
+        let xRows = UnsafeBufferPointer<T>(start: p.x?.baseAddress.map { $0 + first * d }, count: p.x == nil ? 0 : rows * d)
+        let out = UnsafeMutableBufferPointer<T>(start: buffer + first * p.k, count: rows * p.k)
+        do {
+            try function(xRows, first, rows, out)
+        } catch let error as ImplicitEMError where error.status == .callbackFailed {
+            throw error
+        } catch {
+            throw ImplicitEMError(.callbackFailed, "energy function failed for rows \(block): \(error)")
+        }
+        for j in 0 ..< rows * p.k where !out[j].isFinite {
+            throw ImplicitEMError(.callbackFailed,
+                "energy function returned \(describeNonFinite(out[j])) at energies[\(first + j / p.k), \(j % p.k)] for rows \(block)")
+        }
+        first += rows
+    }
+    return buffer
+}
+

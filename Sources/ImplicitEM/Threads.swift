@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The number of threads the library uses. Results never depend on it: work is split into
+/// partitions that depend only on the problem's shape, each with its own accumulators,
+/// reduced in partition order.
+public enum Threads {
+    /// The thread count (≥ 1). Setting 0 (or a negative value) restores the default, the
+    /// number of online processors.
+    public static var count: Int {
+        get { threadSetting.read() }
+        set { threadSetting.write(newValue) }
+    }
+
+    /// The number of online processors (at least 1).
+    public static var defaultCount: Int {
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        return online >= 1 ? min(online, maxCount) : 1
+    }
+
+    /// More threads than this would only add start-up cost.
+    static let maxCount = 256
+}
+
+/// The thread-count setting behind a mutex (it is global state read by every call).
+private final class ThreadSetting: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value = 0  // 0 = the default
+
+    init() {
+        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    func read() -> Int {
+        pthread_mutex_lock(mutex)
+        let v = value
+        pthread_mutex_unlock(mutex)
+        return v >= 1 ? v : Threads.defaultCount
+    }
+
+    func write(_ newValue: Int) {
+        pthread_mutex_lock(mutex)
+        value = newValue >= 1 ? min(newValue, Threads.maxCount) : 0
+        pthread_mutex_unlock(mutex)
+    }
+}
+
+private let threadSetting = ThreadSetting()
+
+/// How the rows of a problem are split. The split depends only on the number of rows and
+/// the work per row, never on the thread count, so that results are bitwise reproducible.
+struct Partitions {
+    let count: Int
+    let rows: Int
+
+    /// Enough work per partition to pay for a thread start (~20 µs), at most `maxCount` partitions.
+    static let minWorkPerPartition = 1 << 16
+    static let maxCount = 64
+
+    init(rows: Int, costPerRow: Int) {
+        self.rows = rows
+        let cost = max(costPerRow, 1)
+        let minRows = max(1, Partitions.minWorkPerPartition / cost)
+        count = max(1, min(Partitions.maxCount, rows / minRows))
+    }
+
+    /// The rows of partition `p`: consecutive, balanced, covering 0..<rows in order.
+    func range(_ p: Int) -> Range<Int> {
+        let base = rows / count, extra = rows % count
+        let lo = base * p + min(p, extra)
+        return lo ..< lo + base + (p < extra ? 1 : 0)
+    }
+}
+
+/// One worker thread's share: partitions `first`, `first + stride`, … (static, so no
+/// shared counter is needed; which thread runs a partition never affects its result).
+private final class WorkerJob {
+    let body: (Int) -> Void
+    let first: Int
+    let stride: Int
+    let total: Int
+
+    init(body: @escaping (Int) -> Void, first: Int, stride: Int, total: Int) {
+        self.body = body
+        self.first = first
+        self.stride = stride
+        self.total = total
+    }
+
+    func run() {
+        var p = first
+        while p < total {
+            body(p)
+            p += stride
+        }
+    }
+}
+
+/// Runs `body(p)` for every partition p in 0..<count, on up to `Threads.count` threads.
+/// A single partition runs inline on the calling thread. `body` must not throw.
+func runPartitions(_ count: Int, _ body: (Int) -> Void) {
+    let threads = count <= 1 ? 1 : min(Threads.count, count)
+    if threads <= 1 {
+        for p in 0 ..< count { body(p) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        var started: [(pthread_t, Unmanaged<WorkerJob>)] = []
+        started.reserveCapacity(threads - 1)
+        var inline: [WorkerJob] = []
+        for t in 1 ..< threads {
+            let job = WorkerJob(body: body, first: t, stride: threads, total: count)
+            let context = Unmanaged.passRetained(job)
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                guard let raw else { return nil }
+                Unmanaged<WorkerJob>.fromOpaque(raw).takeUnretainedValue().run()
+                return nil
+            }, context.toOpaque())
+            if rc == 0 {
+                started.append((thread, context))
+            } else {
+                context.release()
+                inline.append(job)  // no thread available: run its share here
+            }
+        }
+        WorkerJob(body: body, first: 0, stride: threads, total: count).run()
+        for job in inline { job.run() }
+        for (thread, context) in started {
+            pthread_join(thread, nil)
+            context.release()
+        }
+    }
+}
