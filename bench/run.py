@@ -30,8 +30,15 @@ TOLERANCE = {"float64": 1e-6, "float32": 3e-3}   # max |peer - library| / max |l
 
 # ------------------------------------------------------------------------------------ timing
 
-def median_time(fn, min_reps=5, max_reps=15, budget=8.0, warmup=1):
-    """Median wall time of fn() over repeated runs after `warmup` untimed runs."""
+TIMING = {"min_reps": 5, "max_reps": 15, "budget": 8.0}   # --quick lowers these
+
+
+def median_time(fn, min_reps=None, max_reps=None, budget=None, warmup=1):
+    """Median wall time of fn() over repeated runs after `warmup` untimed runs: at least
+    min_reps runs, more while the budget (seconds) lasts, at most max_reps."""
+    min_reps = min_reps or TIMING["min_reps"]
+    max_reps = max_reps or TIMING["max_reps"]
+    budget = min(budget or TIMING["budget"], TIMING["budget"])
     for _ in range(warmup):
         fn()
     times = []
@@ -79,6 +86,42 @@ def library_call(ie, w: Workload, a: dict, **options):
     if w.kernel == "mahalanobis":
         out["chol"] = np.tril(g.chol)
     return out
+
+
+def library_raw(ie, w: Workload, a: dict):
+    """A call of ie_gradients_f32/_f64 through the C ABI with output buffers allocated once and
+    only the outputs the workload needs (no energies, no tau gradient): the library's own cost,
+    without the binding's per-call allocations and extra outputs."""
+    import ctypes
+    from implicitem import core
+    kw = dict(nu=NU if w.kernel == "student_t" else None,
+              delta=DELTA if w.kernel in ("huber", "pseudo_huber") else None)
+    problem = core._Problem(a.get("x"), a.get("mu"), w.kernel, a.get("scale"), kw["nu"], kw["delta"],
+                            a.get("chol"), a["logw"], 1.0, False, a.get("energies"), None, None,
+                            None, {})
+    n, k, d = problem.n, problem.k, problem.d
+    out = {"logZ": problem.empty(n), "resp": problem.empty(n, k), "logw": problem.empty(k)}
+    if w.kernel == "learned":
+        out["energies"] = problem.empty(n, k)
+    else:
+        out["x"], out["mu"] = problem.empty(n, d), problem.empty(k, d)
+    if w.kernel in SEPARABLE:
+        out["scale"] = problem.empty(*a["scale"].shape)
+    if w.kernel == "mahalanobis":
+        out["chol"] = problem.empty(k, d, d)
+    is32 = problem.dtype == np.float32
+    grads = core.GradsF32() if is32 else core.GradsF64()
+    (core._lib.ie_grads_init_f32 if is32 else core._lib.ie_grads_init_f64)(ctypes.byref(grads))
+    for name in ("x", "mu", "scale", "chol", "logw", "energies"):
+        if name in out:
+            setattr(grads, name, problem.ptr(out[name]))
+    args = (problem.ptr(None), problem.ptr(None), problem.ptr(None), problem.ptr(out["logZ"]),
+            problem.ptr(out["resp"]), ctypes.byref(grads))
+
+    def call():
+        problem.run("ie_gradients", *args)
+        return out
+    return call
 
 
 def set_threads(ie, n):
@@ -173,6 +216,16 @@ def bench_workload(ie, w: Workload, peers: dict, missing: dict, machine: dict, l
             row["library_s"], row["library_reps"] = median_time(lambda: library_call(ie, w, a))
         except Exception as e:  # noqa: BLE001
             row["library_error"] = f"{type(e).__name__}: {e}"
+        try:
+            raw = library_raw(ie, w, a)
+            bad = compare(ref, raw(), w.dtype) if ref is not None else None
+            if bad:
+                row["library_c_abi_error"] = f"disagrees with the binding: {bad}"
+            else:
+                row["library_c_abi_s"], _ = median_time(raw)
+        except Exception as e:  # noqa: BLE001
+            row["library_c_abi_error"] = f"{type(e).__name__}: {e}"
+    numpy_out = None
     for name in PEERS:
         if name in missing:
             row["peers"][name] = {"status": missing[name]}
@@ -192,6 +245,13 @@ def bench_workload(ie, w: Workload, peers: dict, missing: dict, machine: dict, l
                 bad = compare(check_ref, got, w.dtype)
                 if bad:
                     cell["status"] = f"disagrees with the library: {bad}"
+                    if name == "numpy":
+                        numpy_out = got
+                    elif numpy_out is not None and name != "sklearn":
+                        # the NumPy peer is checked against KERNELS.md by bench/selftest.py
+                        agree = compare(numpy_out, got, w.dtype) is None
+                        cell["status"] += (" (agrees with numpy)" if agree else
+                                           " (and with numpy)")
             if "status" not in cell or cell["status"].startswith("unchecked"):
                 cell["seconds"], cell["reps"] = median_time(lambda: run(w, a))
         except Exception as e:  # noqa: BLE001
@@ -219,12 +279,13 @@ def fmt_time(s):
 
 
 def print_table(rows):
-    head = ["workload", "library", "numpy", "jax", "torch", "sklearn", "best peer / lib",
+    head = ["workload", "library", "(C ABI)", "numpy", "jax", "torch", "sklearn", "best peer / lib",
             "lib / floor", "floor"]
     lines = [head]
     notes = []
     for r in rows:
-        cells = [r["workload"], fmt_time(r.get("library_s")) if "library_s" in r else "error"]
+        cells = [r["workload"], fmt_time(r.get("library_s")) if "library_s" in r else "error",
+                 fmt_time(r.get("library_c_abi_s")) if "library_c_abi_s" in r else "-"]
         for p in PEERS:
             c = r["peers"].get(p)
             if c is None:
@@ -234,8 +295,9 @@ def print_table(rows):
             else:
                 cells.append("x")
                 notes.append(f"{r['workload']} / {p}: {c['status']}")
-        if "library_error" in r:
-            notes.append(f"{r['workload']} / library: {r['library_error']}")
+        for key in ("library_error", "library_c_abi_error"):
+            if key in r:
+                notes.append(f"{r['workload']} / {key[:-6].replace('_', ' ')}: {r[key]}")
         ratio = r.get("best_peer_ratio")
         cells.append(f"{ratio:.1f}x ({r['best_peer']})" if ratio else "-")
         fr = r.get("floor_ratio")
@@ -345,6 +407,8 @@ def main():
     args = ap.parse_args()
     build = Path(args.build)
     skip = set(filter(None, args.skip.split(",")))
+    if args.quick:
+        TIMING.update(min_reps=3, max_reps=7, budget=1.0)
 
     machine = measure_machine(build)
     try:
@@ -359,7 +423,8 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"peak f64 {machine['peak_flops_f64']:.2e} FLOP/s ({machine['peak_flops_f64_1t']:.2e} on 1), "
           f"f32 {machine['peak_flops_f32']:.2e} ({machine['peak_flops_f32_1t']:.2e} on 1), "
-          f"triad {machine['bandwidth']:.2e} B/s ({machine['bandwidth_1t']:.2e} on 1)")
+          f"triad {machine['bandwidth']:.2e} B/s ({machine['bandwidth_1t']:.2e} on 1); "
+          f"load average {os.getloadavg()[0]:.2f}")
     ns = machine["ns_per_element_1t"]
     print("functions, ns/element on 1 thread: " + "; ".join(
         f"{k} " + ", ".join(f"{f} {v:.2f}" for f, v in ns[k].items()) for k in ns))
@@ -432,6 +497,8 @@ def main():
             else:
                 print(f"  {k:8s} {v}")
 
+    results["load_average_end"] = os.getloadavg()
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (other processes share the 2 cores)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     print(f"\nwrote {args.json}")
