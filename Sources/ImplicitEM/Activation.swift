@@ -41,10 +41,10 @@ func activationShape<T: IEFloat>(kernel: Kernel, z: UnsafeBufferPointer<T>, m: T
 @inline(__always)
 func activationLoop<R: Rho>(_ rho: R, _ z: UnsafeBufferPointer<R.T>, _ m: R.T, _ s: R.T, _ tau: R.T,
                             _ act: UnsafeMutablePointer<R.T>?, _ dact: UnsafeMutablePointer<R.T>?) {
-    let twoTau = 2 * tau, twoTauS = 2 * tau * s
+    let twoTau = 2 * tau, twoTauS = 2 * tau * s, gap = 2 * m / s
     for j in 0 ..< z.count {
         let uMinus = (z[j] + m) / s, uPlus = (z[j] - m) / s
-        let t = rho.difference(uMinus, uPlus) / twoTau
+        let t = rho.difference(uMinus, uPlus, gap: gap) / twoTau
         if let act { act[j] = R.T.tanh(t) }
         if let dact {
             let slope = (rho.derivative(uMinus) - rho.derivative(uPlus)) / twoTauS
@@ -64,7 +64,8 @@ func exponentialActivation<T: IEFloat>(_ z: UnsafeBufferPointer<T>, _ m: T, _ s:
     for j in 0 ..< z.count {
         let uMinus = (z[j] + m) / s, uPlus = (z[j] - m) / s
         let a = abs(uMinus), b = abs(uPlus)
-        let top = max(a, b), gap = abs(a - b)
+        // |a − b| is 2|m|/s exactly when u₋ and u₊ have the same sign (they may round to one value).
+        let top = max(a, b), gap = (uMinus >= 0) == (uPlus >= 0) ? abs(2 * m / s) : abs(a - b)
         var t: T = 0
         if gap > 0 {
             let logAbsT = top + T.log(-T.expm1(-gap)) - logTwoTau
