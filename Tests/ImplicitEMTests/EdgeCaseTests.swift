@@ -1,0 +1,189 @@
+import XCTest
+@testable import ImplicitEM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Numerical edge cases with defined answers: never NaN.
+final class EdgeCaseTests: XCTestCase {
+    func allGradients(_ p: ProblemData) throws -> [String: [Double]] {
+        var rng = SeededRNG(seed: 17)
+        return try analyticGradients(p, gL: rng.array(p.n, 0.5, 1.5), gR: rng.array(p.n * p.k, -1, 1), Double.self)
+    }
+
+    func assertNoNaN(_ g: [String: [Double]], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        for (name, values) in g { XCTAssertFalse(values.contains { $0.isNaN }, "\(what): NaN in \(name)", file: file, line: line) }
+    }
+
+    func testFullyMaskedRow() throws {
+        for kernel in Kernel.allCases {
+            var p = ProblemData.random(kernel, n: 4, k: 3, d: 2, seed: 5)
+            for k in 0 ..< 3 { p.logprior![1 * 3 + k] = -.infinity }
+            let f = try forward(p, Double.self)
+            XCTAssertEqual(f.logZ[1], -.infinity, kernel.name)
+            XCTAssertEqual(Array(f.resp[3 ..< 6]), [0, 0, 0], kernel.name)
+            let g = try allGradients(p)
+            assertNoNaN(g, kernel.name)
+            XCTAssertEqual(Array(g["logprior"]![3 ..< 6]), [0, 0, 0])
+            XCTAssertEqual(Array(g["energies"]![3 ..< 6]), [0, 0, 0])
+            if kernel != .learned { XCTAssertEqual(Array(g["x"]![2 ..< 4]), [0, 0]) }
+        }
+    }
+
+    /// A masked component has R exactly 0, no gradient, and the rest equals the problem without it.
+    func testMaskedComponent() throws {
+        for kernel in Kernel.allCases {
+            var p = ProblemData.random(kernel, n: 5, k: 3, d: 2, seed: 6)
+            p.logw![2] = -.infinity
+            let f = try forward(p, Double.self)
+            for n in 0 ..< 5 { XCTAssertEqual(f.resp[n * 3 + 2], 0, kernel.name) }
+            let g = try allGradients(p)
+            assertNoNaN(g, kernel.name)
+            XCTAssertEqual(g["logw"]![2], 0)
+            if kernel != .learned { XCTAssertEqual(Array(g["mu"]![4 ..< 6]), [0, 0], kernel.name) }
+        }
+    }
+
+    func testHugeLogitsAndTinyTemperature() throws {
+        var p = ProblemData.random(.gaussian, n: 4, k: 3, d: 2, seed: 7)
+        p.logw = [1e300, -1e300, 1e300]
+        p.logprior = nil
+        let f = try forward(p, Double.self)
+        XCTAssertTrue(f.logZ.allSatisfy { $0.isFinite })
+        for n in 0 ..< 4 { XCTAssertEqual(f.resp[n * 3 + 1], 0) }
+        assertNoNaN(try allGradients(p), "huge logits")
+
+        var t = ProblemData.random(.laplace, n: 6, k: 3, d: 2, seed: 8)
+        t.tau = 1e-300
+        let ft = try forward(t, Double.self)
+        XCTAssertTrue(ft.logZ.allSatisfy { $0.isFinite }, "\(ft.logZ)")
+        for n in 0 ..< 6 {
+            let row = Array(ft.resp[(n * 3) ..< (n * 3 + 3)])
+            let nearest = (0 ..< 3).min { ft.energies[n * 3 + $0] < ft.energies[n * 3 + $1] }!
+            XCTAssertEqual(row[nearest], 1)
+            XCTAssertEqual(row.reduce(0, +), 1)
+        }
+        let g = try allGradients(t)
+        for name in ["x", "mu", "logw", "logprior"] { XCTAssertFalse(g[name]!.contains { $0.isNaN }, name) }
+    }
+
+    /// Energies that overflow to +∞ are their limit: R on the smallest log-energy.
+    func testExponentialOverflow() throws {
+        var p = ProblemData(kernel: .exponential, n: 3, k: 3, d: 2)
+        p.mu = [0, -5, 3, 0, -3, 0]
+        // Row 0: every energy overflows; log d = 900, 897, 903: the centre (3, 0) takes it all.
+        // Row 1: log d = 905, 900, 900 (by symmetry): split equally between (3, 0) and (−3, 0).
+        // Row 2: ordinary.
+        p.x = [900, 1, 0, 900, 0.5, 0.2]
+        p.logw = [0, 0.5, -0.25]
+        let f = try forward(p, Double.self)
+        XCTAssertEqual(Array(f.resp[0 ..< 3]), [0, 1, 0])
+        XCTAssertEqual(Array(f.resp[3 ..< 6]), [0, 0.5, 0.5])
+        XCTAssertEqual(f.logZ[0], -.infinity)
+        XCTAssertTrue(f.logZ[2].isFinite)
+        XCTAssertEqual(f.energies[0], .infinity)
+        let g = try allGradients(p)
+        assertNoNaN(g, "exponential overflow")
+        XCTAssertEqual(Array(g["x"]![0 ..< 4]), [0, 0, 0, 0])
+        XCTAssertEqual(Array(g["logprior"]![0 ..< 6]), [0, 0, 0, 0, 0, 0])
+
+        // One component overflows, the others do not: it simply gets R = 0.
+        var q = ProblemData(kernel: .exponential, n: 1, k: 2, d: 1)
+        q.mu = [0, 1000]
+        q.x = [0.5]
+        let fq = try forward(q, Double.self)
+        XCTAssertEqual(fq.resp, [1, 0])
+        assertNoNaN(try allGradients(q), "partial overflow")
+
+        // float32 overflows much earlier (e^89).
+        var s = p
+        s.x = [100, 1, 0, 100, 0.5, 0.2]
+        let f32 = try forward(s, Float.self)
+        XCTAssertEqual(Array(f32.resp[0 ..< 3]), [0, 1, 0])
+        XCTAssertEqual(Array(f32.resp[3 ..< 6]), [0, 0.5, 0.5])
+        XCTAssertFalse(f32.logZ.contains { $0.isNaN })
+    }
+
+    func testCosineZeroVectors() throws {
+        var p = ProblemData(kernel: .cosine, n: 2, k: 2, d: 3)
+        p.x = [0, 0, 0, 1, 2, -1]
+        p.mu = [1, 0, 1, 0, 0, 0]
+        let f = try forward(p, Double.self)
+        XCTAssertEqual(Array(f.energies[0 ..< 2]), [1, 1])
+        XCTAssertEqual(f.energies[3], 1)
+        let g = try allGradients(p)
+        assertNoNaN(g, "cosine")
+        XCTAssertEqual(Array(g["x"]![0 ..< 3]), [0, 0, 0])
+        XCTAssertEqual(Array(g["mu"]![3 ..< 6]), [0, 0, 0])
+    }
+
+    func testHuberAtTheJoin() throws {
+        var p = ProblemData(kernel: .huber, n: 2, k: 2, d: 1)
+        p.delta = 0.75
+        p.mu = [0, 1]
+        p.scale = [2]
+        p.x = [1.5, -0.5]  // u = 0.75 = δ for component 0, u = −0.75 for component 1
+        let f = try forward(p, Double.self)
+        XCTAssertEqual(f.energies[0], 0.75 * 0.75 / 2)
+        XCTAssertEqual(f.energies[3], 0.75 * 0.75 / 2)
+        let gL = [1.0, 0.7], gR = [0.3, -0.2, 0.1, 0.4]
+        let g = try analyticGradients(p, gL: gL, gR: gR, Double.self)
+        // ρ is only C¹ at the join, so a plain central difference with a small step (error O(h)).
+        for i in 0 ..< 2 {
+            let h = 1e-7
+            var plus = p, minus = p
+            plus.x![i] += h
+            minus.x![i] -= h
+            let fd = (try objective(plus, gL: gL, gR: gR) - objective(minus, gL: gL, gR: gR)) / (2 * h)
+            assertClose(g["x"]![i], fd, rel: 1e-6, floor: 1e-3, "x[\(i)]")
+        }
+    }
+
+    func testLogisticFarOut() throws {
+        var p = ProblemData(kernel: .logistic, n: 2, k: 1, d: 1)
+        p.mu = [0]
+        p.x = [1000, -1000]
+        let f = try forward(p, Double.self)
+        XCTAssertEqual(f.energies[0], 0)
+        XCTAssertEqual(f.energies[1], 1000)
+        let g = try allGradients(p)
+        assertNoNaN(g, "logistic")
+        XCTAssertTrue(g["x"]!.allSatisfy { $0.isFinite })
+    }
+
+    func testStudentTExtremeShapes() throws {
+        for nu in [1e-300, 1e300] {
+            var p = ProblemData(kernel: .studentT, n: 3, k: 2, d: 1)
+            p.mu = [0, 2]
+            p.x = [0.5, 1e-200, 1e200]
+            p.nu = nu
+            let f = try forward(p, Double.self)
+            XCTAssertTrue(f.energies.allSatisfy { $0.isFinite }, "nu = \(nu): \(f.energies)")
+            // ρ(0.5) = log(1 + 0.25/ν), written out differently for each end.
+            let expected = nu < 1 ? Glibc.log(0.25) - Glibc.log(nu) : 0.25 / nu
+            assertClose(f.energies[0], expected, rel: 1e-14, "ρ(0.5) with nu = \(nu)")
+            let g = try allGradients(p)
+            assertNoNaN(g, "nu = \(nu)")
+            XCTAssertTrue(g["nu"]![0].isFinite)
+        }
+    }
+
+    func testFloat32NearItsLimits() throws {
+        for kernel in Kernel.allCases where kernel != .learned {
+            var p = ProblemData.random(kernel, n: 4, k: 3, d: 2, seed: 9)
+            p.x = [3e38, -3e38, 1e-38, 1e-45, 1e30, -1e30, 0, 0]
+            p.logprior = nil
+            let f = try forward(p.roundedToFloat(), Float.self)
+            XCTAssertFalse(f.logZ.contains { $0.isNaN }, "\(kernel.name) logZ \(f.logZ)")
+            XCTAssertFalse(f.resp.contains { $0.isNaN }, "\(kernel.name) resp \(f.resp)")
+            for n in 0 ..< 4 where f.logZ[n] > -.infinity || f.resp[(n * 3) ..< (n * 3 + 3)].reduce(0, +) > 0 {
+                XCTAssertEqual(f.resp[(n * 3) ..< (n * 3 + 3)].reduce(0, +), 1, accuracy: 1e-6, "\(kernel.name) row \(n)")
+            }
+            let g = try analyticGradients(p.roundedToFloat(), gL: nil, gR: nil, Float.self)
+            for name in ["logw", "logprior", "energies"] {
+                XCTAssertFalse(g[name]!.contains { $0.isNaN }, "\(kernel.name) \(name)")
+            }
+        }
+    }
+}
