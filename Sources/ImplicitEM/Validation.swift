@@ -80,8 +80,9 @@ func checkNoOverlap(inputs: [Region?], outputs: [Region?]) throws {
 extension Problem {
     /// Whether the kernel reads x and mu.
     var usesCentres: Bool { kernel != .learned }
-    /// Whether the kernel has a dimension (learned only when x is given, for the callback).
-    var usesDimension: Bool { kernel != .learned || (energies == nil && x != nil) }
+    /// Whether the kernel has a dimension (learned only when x is given: for the callback,
+    /// or for the statistics of x, which are K×D and K×D×D whatever gives the energies).
+    var usesDimension: Bool { kernel != .learned || x != nil }
 
     /// The regions of every input buffer the kernel reads.
     var inputRegions: [Region?] {
@@ -106,7 +107,7 @@ extension Problem {
         if kernel == .learned && energies == nil && energyFunction == nil {
             throw ImplicitEMError(.nullPointer, "the learned kernel needs energies or an energy function")
         }
-        if kernel == .learned && energies == nil && x != nil && d <= 0 {
+        if kernel == .learned && x != nil && d <= 0 {
             throw ImplicitEMError(.badSize, "d = \(d) must be > 0 when x is given")
         }
 
