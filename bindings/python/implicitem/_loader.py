@@ -51,6 +51,10 @@ def _is_path(candidate: str) -> bool:
     return os.sep in candidate
 
 
+#: Functions of the header that the loaded library does not export (it is older).
+missing_functions: List[str] = []
+
+
 def load() -> Tuple[ctypes.CDLL, str]:
     """Load the first candidate that works; return the library and the path it came from."""
     tried = []
@@ -64,7 +68,7 @@ def load() -> Tuple[ctypes.CDLL, str]:
             tried.append(f"  {candidate}: {error}")
             continue
         try:
-            declare(lib)
+            missing_functions[:] = declare(lib)
         except AttributeError as error:
             tried.append(f"  {candidate}: not a compatible libimplicitem ({error})")
             continue

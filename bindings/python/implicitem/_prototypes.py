@@ -169,14 +169,107 @@ PROTOTYPES: Dict[str, Tuple[List[object], object]] = {
     "ie_get_num_threads": ([], c_int32),
 }
 
+#: The functions the array API (core.py) needs: a library without one of them is refused at
+#: load. Functions declared further down load if present and fail only when called, so a
+#: library older than the header still serves everything it has.
+REQUIRED = frozenset(PROTOTYPES)
 
-def declare(lib: ctypes.CDLL) -> ctypes.CDLL:
-    """Set argtypes and restype of every function in ``PROTOTYPES`` on ``lib``.
 
-    A function the library does not export raises ``AttributeError`` naming it.
+# ---------------------------------------------------------------------------------- fitting
+# The fitting section of include/implicitem.h (float64 only).
+
+class Learn(IntEnum):
+    """``ie_learn`` bits."""
+
+    AUTO = 0
+    MEANS = 1
+    WEIGHTS = 2
+    SCALES = 4
+    SHAPE = 8
+    CHOL = 16
+
+
+class Init(IntEnum):
+    """``ie_init``."""
+
+    KMEANS_PP = 1
+    RANDOM = 2
+    GIVEN = 3
+
+
+class ComponentStatus(IntEnum):
+    """``ie_component_status``."""
+
+    OK = 0
+    COLLAPSED = 1
+    EMPTIED = 2
+
+
+# typedef int (*ie_fit_progress_fn)(void *user, int64_t restart, int64_t iteration,
+#                                   double mean_log_likelihood);
+FIT_PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_double)
+
+
+class FitOptionsF64(Structure):
+    """``ie_fit_options_f64``."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("kernel", c_int32), ("scale_shape", c_int32),
+        ("k", c_int64),
+        ("nu", c_double), ("delta", c_double), ("tau", c_double),
+        ("normalized", c_int32), ("learn", ctypes.c_uint32),
+        ("max_iter", c_int64), ("tol", c_double), ("n_init", c_int64),
+        ("init", c_int32), ("seed", ctypes.c_uint64),
+        ("min_scale", c_double),
+        ("init_mu", POINTER(c_double)), ("init_scale", POINTER(c_double)),
+        ("init_chol", POINTER(c_double)), ("init_logw", POINTER(c_double)),
+        ("progress", FIT_PROGRESS_FN), ("progress_user", c_void_p),
+    ]
+
+
+class FitResultF64(Structure):
+    """``ie_fit_result_f64``."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("mu", POINTER(c_double)), ("scale", POINTER(c_double)), ("chol", POINTER(c_double)),
+        ("logw", POINTER(c_double)), ("nu", POINTER(c_double)), ("delta", POINTER(c_double)),
+        ("history", POINTER(c_double)), ("component_status", POINTER(c_int32)),
+        ("n_iter", c_int64), ("n_history", c_int64),
+        ("converged", c_int32), ("best_restart", c_int32),
+        ("mean_log_likelihood", c_double), ("min_scale", c_double),
+    ]
+
+
+PROTOTYPES.update({
+    # ie_status ie_fit_options_init_f64(ie_fit_options_f64 *options);
+    "ie_fit_options_init_f64": ([POINTER(FitOptionsF64)], c_int),
+    # ie_status ie_fit_result_init_f64(ie_fit_result_f64 *result);
+    "ie_fit_result_init_f64": ([POINTER(FitResultF64)], c_int),
+    # ie_status ie_fit_f64(const ie_fit_options_f64 *options, int64_t n, int64_t d,
+    #                      const double *x, const double *sample_weight,
+    #                      ie_fit_result_f64 *result);
+    "ie_fit_f64": ([POINTER(FitOptionsF64), c_int64, c_int64, _d, _d, POINTER(FitResultF64)],
+                   c_int),
+})
+
+
+def declare(lib: ctypes.CDLL) -> List[str]:
+    """Set argtypes and restype on ``lib`` for every function of ``PROTOTYPES`` it exports.
+
+    Returns the names it does not export; raises ``AttributeError`` naming the first missing
+    function of ``REQUIRED``.
     """
+    missing = []
     for name, (argtypes, restype) in PROTOTYPES.items():
-        function = getattr(lib, name)
+        try:
+            function = getattr(lib, name)
+        except AttributeError:
+            if name in REQUIRED:
+                raise
+            missing.append(name)
+            continue
         function.argtypes = argtypes
         function.restype = restype
-    return lib
+    return missing

@@ -126,7 +126,7 @@ def _common_dtype(named: List[Tuple[str, ArrayLike]]) -> np.dtype:
 
 def _array(name: str, value: ArrayLike, dtype: np.dtype) -> np.ndarray:
     try:
-        return np.ascontiguousarray(value, dtype=dtype)
+        return np.asarray(value, dtype=dtype, order="C")  # keeps 0-d, unlike ascontiguousarray
     except (TypeError, ValueError) as error:
         raise _error(Status.ERR_BAD_PARAMETER,
                      f"{name}: cannot be read as a {dtype} array ({error})") from None
@@ -582,9 +582,8 @@ def stats(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "ga
     Example (a far-away second centre takes no responsibility):
         >>> import numpy as np, implicitem as ie
         >>> s = ie.stats([[1.0], [3.0]], [[2.0], [100.0]], kernel="gaussian")
-        >>> s.sum_r, s.sum_rx
-        (array([2., 0.]), array([[4.],
-               [0.]]))
+        >>> s.sum_r, s.sum_rx.ravel()
+        (array([2., 0.]), array([4., 0.]))
     """
     problem = _Problem(x, mu, kernel, scale, nu, delta, chol, logw, tau, normalized, energies,
                        logprior, energy_fn, n_components, {"weights": weights})

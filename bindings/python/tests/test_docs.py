@@ -12,7 +12,9 @@ import pytest
 import implicitem
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-MODULES = ["implicitem"] + [f"implicitem.{m.name}" for m in pkgutil.iter_modules(implicitem.__path__)]
+# __main__ runs the command line when imported, so it has no examples to collect.
+MODULES = ["implicitem"] + [f"implicitem.{m.name}" for m in pkgutil.iter_modules(implicitem.__path__)
+                            if m.name != "__main__"]
 
 
 @pytest.mark.parametrize("name", MODULES)
