@@ -1,0 +1,77 @@
+import XCTest
+@testable import ImplicitEM
+
+/// Results do not depend on the thread count, bit for bit.
+final class ThreadsTests: XCTestCase {
+    override func tearDown() { Threads.count = 0 }
+
+    func testCountSetting() {
+        Threads.count = 3
+        XCTAssertEqual(Threads.count, 3)
+        Threads.count = 0
+        XCTAssertEqual(Threads.count, Threads.defaultCount)
+        XCTAssertGreaterThanOrEqual(Threads.count, 1)
+        Threads.count = -5
+        XCTAssertEqual(Threads.count, Threads.defaultCount)
+    }
+
+    func testPartitionsCoverTheRowsAndIgnoreTheThreadCount() {
+        for (rows, cost) in [(1, 12), (1000, 1), (20_000, 64), (1_000_000, 3), (7, 1 << 20)] {
+            let parts = Partitions(rows: rows, costPerRow: cost)
+            XCTAssertGreaterThanOrEqual(parts.count, 1)
+            XCTAssertLessThanOrEqual(parts.count, Partitions.maxCount)
+            var next = 0
+            for p in 0 ..< parts.count {
+                let range = parts.range(p)
+                XCTAssertEqual(range.lowerBound, next)
+                next = range.upperBound
+            }
+            XCTAssertEqual(next, rows)
+        }
+        XCTAssertEqual(Partitions(rows: 1, costPerRow: 12).count, 1)  // tiny calls run inline
+    }
+
+    func outputs<T: IEFloat>(_ p: ProblemData, _ type: T.Type) throws -> [[Double]] {
+        var rng = SeededRNG(seed: 1)
+        let gR = rng.array(p.n * p.k, -1, 1)
+        let g = try analyticGradients(p, gL: nil, gR: gR, T.self)
+        let f = try forward(p, T.self)
+        return [f.energies, f.logZ, f.resp] + g.keys.sorted().map { g[$0]! }
+    }
+
+    func testBitwiseIdenticalForAnyThreadCount() throws {
+        // Just over 8 partitions each, so that 8 threads all have work.
+        let cases: [(Kernel, Int, Int)] = [(.gaussian, 12_300, 4 * 6 * 2), (.mahalanobis, 2_100, 4 * 6 * 6 * 2)]
+        for (kernel, n, cost) in cases {
+            let p = ProblemData.random(kernel, shape: .perDimension, n: n, k: 4, d: 6, normalized: true, seed: 2)
+            XCTAssertGreaterThan(Partitions(rows: n, costPerRow: cost).count, 8, "the problem must use every thread")
+            var reference: [[Double]] = [], reference32: [[Double]] = []
+            for threads in [1, 2, 8] {
+                Threads.count = threads
+                let result = try outputs(p, Double.self)
+                let result32 = kernel == .gaussian ? try outputs(p.roundedToFloat(), Float.self) : []
+                if threads == 1 {
+                    reference = result
+                    reference32 = result32
+                    continue
+                }
+                XCTAssertTrue(zip(reference, result).allSatisfy { $0.0.elementsEqual($0.1) { $0.bitPattern == $1.bitPattern } },
+                              "\(kernel.name): \(threads) threads differ")
+                XCTAssertTrue(zip(reference32, result32).allSatisfy { $0.0.elementsEqual($0.1) { $0.bitPattern == $1.bitPattern } },
+                              "\(kernel.name) float32: \(threads) threads differ")
+            }
+        }
+        // Stats too.
+        let p = ProblemData.random(.laplace, n: 25_000, k: 3, d: 4, seed: 3)  // 9 partitions
+        var sums: [[Double]] = []
+        for threads in [1, 2, 8] {
+            Threads.count = threads
+            let pool = Pool()
+            let a = pool.output(3, as: Double.self), b = pool.output(12, as: Double.self), c = pool.output(48, as: Double.self)
+            try Engine.stats(p.problem(pool, Double.self), weights: nil, sumR: a, sumRX: b, sumRXX: c)
+            sums.append(doubles(a) + doubles(b) + doubles(c))
+        }
+        XCTAssertEqual(sums[0].map(\.bitPattern), sums[1].map(\.bitPattern))
+        XCTAssertEqual(sums[0].map(\.bitPattern), sums[2].map(\.bitPattern))
+    }
+}
