@@ -255,6 +255,142 @@ IE_API ie_status ie_activation_f32(int32_t kernel, int64_t n, const float *z, fl
 IE_API ie_status ie_set_num_threads(int32_t n);
 IE_API int32_t ie_get_num_threads(void);
 
+/* ---------------------------------------------------------------- fitting */
+
+/* Fitting a mixture by implicit EM (KERNELS.md, "Implicit EM"): gradient ascent on
+ *     objective = sum_n w_n logZ_n      (w = sample weights; the history reports it / sum_n w_n)
+ * where each iteration is the library's fused gradient preconditioned per component by the
+ * responsibility-weighted curvature of its energy. For gaussian this is exactly the EM M-step
+ * (the centre moves by tau s^2 / sum_n w_n r_nk times its gradient), for mahalanobis exactly
+ * EM with a full covariance, for laplace, huber, pseudo_huber and student_t the iteratively
+ * reweighted (MM) update, for cosine the von Mises-Fisher mean direction. A step that would
+ * lower the objective is halved until it does not, so the history never decreases.
+ *
+ * What each kernel learns (IE_LEARN_* bits; bits a kernel has no parameter for are ignored):
+ *   1 gaussian, 2 laplace, 4 student_t, 5 huber, 6 pseudo_huber, 7 exponential:
+ *       centres, weights; with normalisation on, scales (any ie_scale_shape) and, with
+ *       IE_LEARN_SHAPE, nu (student_t) or delta (huber, pseudo_huber).
+ *   3 logistic: centres and weights only (it has no normaliser; its scale stays fixed).
+ *   8 cosine: centres (unit directions) and weights.
+ *   9 mahalanobis: centres, weights and, with normalisation on, the Cholesky factors of the
+ *       precisions. Its energy has no 1/2: tau = 2 makes exp(-d/tau) the usual Gaussian.
+ *   10 learned: not fittable (IE_ERR_UNSUPPORTED).
+ * Scales, nu, delta and chol are learnable only with normalisation on: without the normaliser
+ * the objective grows without bound with the scale.
+ *
+ * Float64 only: between iterations the objective changes by 1e-6 of its mean and less, which
+ * a float32 accumulation over n rows cannot resolve. Convert float32 data to double first.
+ * Deterministic: the same inputs and seed give bitwise the same fit for any thread count. */
+
+/* Bits of ie_fit_options_f64.learn. */
+typedef enum ie_learn {
+    IE_LEARN_AUTO = 0,          /* centres and weights, plus scales and chol when normalised */
+    IE_LEARN_MEANS = 1,         /* centres */
+    IE_LEARN_WEIGHTS = 2,       /* mixing proportions (log-weights with log sum exp = 0) */
+    IE_LEARN_SCALES = 4,        /* scales of kernels 1-7 except logistic */
+    IE_LEARN_SHAPE = 8,         /* nu of student_t, delta of huber and pseudo_huber */
+    IE_LEARN_CHOL = 16          /* Cholesky factors of the mahalanobis precisions */
+} ie_learn;
+
+/* How the starting centres are chosen. */
+typedef enum ie_init {
+    IE_INIT_KMEANS_PP = 1,      /* k-means++ seeding, weighted by the sample weights */
+    IE_INIT_RANDOM = 2,         /* k distinct rows of positive weight, uniformly */
+    IE_INIT_GIVEN = 3           /* init_mu (and any other init_* given): also a warm start */
+} ie_init;
+
+/* What became of a component (ie_fit_result_f64.component_status). */
+typedef enum ie_component_status {
+    IE_COMPONENT_OK = 0,
+    IE_COMPONENT_COLLAPSED = 1, /* a scale (mahalanobis: a conditional standard deviation of
+                                   the covariance, a diagonal of its Cholesky factor) sits on
+                                   the floor min_scale */
+    IE_COMPONENT_EMPTIED = 2    /* its total responsibility fell below 1e-9 of the total
+                                   sample weight; its centre and scales were left in place */
+} ie_component_status;
+
+/* Progress callback: called after every iteration of every restart, on the calling thread.
+ * Return 0 to continue; any other value stops the fit with IE_ERR_CALLBACK. */
+typedef int (*ie_fit_progress_fn)(void *user, int64_t restart, int64_t iteration,
+                                  double mean_log_likelihood);
+
+typedef struct ie_fit_options_f64 {
+    size_t struct_size;          /* sizeof(ie_fit_options_f64), set by ie_fit_options_init_f64 */
+    int32_t kernel;              /* ie_kernel 1-9 (default gaussian) */
+    int32_t scale_shape;         /* ie_scale_shape (default IE_SCALE_PER_COMPONENT) */
+    int64_t k;                   /* number of components (required, 1 <= k <= n) */
+    double nu;                   /* student_t: fixed, or the start when IE_LEARN_SHAPE (> 0) */
+    double delta;                /* huber, pseudo_huber: fixed, or the start (> 0) */
+    double tau;                  /* temperature (> 0), default 1 */
+    int32_t normalized;          /* -1 (default): on for every kernel but logistic; 0 off; 1 on */
+    uint32_t learn;              /* IE_LEARN_* bits; IE_LEARN_AUTO (0) by default */
+    int64_t max_iter;            /* iterations per restart (>= 0), default 200 */
+    double tol;                  /* stop when an iteration raises the mean log-likelihood
+                                    by less than this (>= 0), default 1e-6 */
+    int64_t n_init;              /* restarts (>= 1), the best final objective kept; default 1 */
+    int32_t init;                /* ie_init, default IE_INIT_KMEANS_PP */
+    uint64_t seed;               /* seeds k-means++ / random starts; restart r uses its own
+                                    stream derived from seed and r. Default 0 */
+    double min_scale;            /* floor on scales and on mahalanobis conditional standard
+                                    deviations (>= 0); 0 (default): 1e-3 times the root mean
+                                    square standard deviation of the data */
+    const double *init_mu;       /* k*d starting centres (required for IE_INIT_GIVEN) or NULL */
+    const double *init_scale;    /* starting scales (1, k or k*d values by scale_shape) or NULL
+                                    (derived from the rows nearest each centre) */
+    const double *init_chol;     /* k*d*d starting precision Cholesky factors or NULL (derived) */
+    const double *init_logw;     /* k starting log-weights or NULL (uniform) */
+    ie_fit_progress_fn progress; /* or NULL */
+    void *progress_user;         /* passed to progress */
+} ie_fit_options_f64;
+
+/* Where a fit writes its result; every pointer may be NULL (not written) and every array is
+ * written only on success (IE_OK or IE_ERR_DID_NOT_CONVERGE). */
+typedef struct ie_fit_result_f64 {
+    size_t struct_size;          /* sizeof(ie_fit_result_f64), set by ie_fit_result_init_f64 */
+    double *mu;                  /* k*d centres */
+    double *scale;               /* 1, k or k*d scales (kernels 1-7) */
+    double *chol;                /* k*d*d precision Cholesky factors (mahalanobis; upper
+                                    triangle written as 0) */
+    double *logw;                /* k log mixing proportions */
+    double *nu;                  /* 1 value: the final nu (student_t) */
+    double *delta;               /* 1 value: the final delta (huber, pseudo_huber) */
+    double *history;             /* max_iter + 1 values: the mean log-likelihood before the
+                                    first iteration and after each; n_history are written */
+    int32_t *component_status;   /* k ie_component_status values */
+    /* Scalars, always written on success: */
+    int64_t n_iter;              /* iterations of the kept restart */
+    int64_t n_history;           /* n_iter + 1 */
+    int32_t converged;           /* 1 when a step gained less than tol (or nothing) */
+    int32_t best_restart;        /* 0-based index of the kept restart */
+    double mean_log_likelihood;  /* the final sum_n w_n logZ_n / sum_n w_n */
+    double min_scale;            /* the floor the fit used */
+} ie_fit_result_f64;
+
+/* Fill *options with the defaults above (struct_size set, k = 0 must then be set). */
+IE_API ie_status ie_fit_options_init_f64(ie_fit_options_f64 *options);
+
+/* Fill *result with struct_size and every pointer NULL. */
+IE_API ie_status ie_fit_result_init_f64(ie_fit_result_f64 *result);
+
+/* Fit options->k components to the n rows x (n*d, row-major) by implicit EM.
+ *   options        the fit (see ie_fit_options_f64)
+ *   n, d           rows and dimensions (>= 1)
+ *   x              n*d finite inputs
+ *   sample_weight  n finite weights >= 0 with a positive sum, or NULL (all ones)
+ *   result         where the fitted parameters go (see ie_fit_result_f64)
+ * Returns IE_OK when the kept restart converged, IE_ERR_DID_NOT_CONVERGE when it stopped at
+ * max_iter (the result is written and valid). Errors (nothing written): IE_ERR_NULL_POINTER
+ * (options, x, result, or init_mu with IE_INIT_GIVEN), IE_ERR_BAD_STRUCT, IE_ERR_BAD_SIZE
+ * (n, d, k < 1; k > n; fewer rows of positive weight than k for IE_INIT_RANDOM),
+ * IE_ERR_BAD_ENUM (kernel, scale_shape, init), IE_ERR_BAD_PARAMETER (tau, nu, delta,
+ * max_iter, tol, n_init, min_scale, sample_weight, an init_* scale or chol diagonal <= 0),
+ * IE_ERR_NONFINITE_INPUT (x or an init_* array), IE_ERR_UNSUPPORTED (learned; normalised
+ * logistic; scales, shape or chol asked for without normalisation; normalised student_t with
+ * tau >= 2), IE_ERR_CALLBACK (progress returned non-zero), IE_ERR_OUT_OF_MEMORY. */
+IE_API ie_status ie_fit_f64(const ie_fit_options_f64 *options, int64_t n, int64_t d,
+                            const double *x, const double *sample_weight,
+                            ie_fit_result_f64 *result);
+
 #ifdef __cplusplus
 }
 #endif
