@@ -375,6 +375,9 @@ def forward(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "
             returning their (rows, K) energies. An exception it raises is re-raised here.
         n_components: K for ``energy_fn`` (inferred from ``logw`` or ``logprior`` if omitted).
 
+    Parameters the kernel does not use (``scale`` for kernels 8-10, ``nu``, ``delta``,
+    ``chol`` for the others) are ignored.
+
     Returns:
         A :class:`ForwardResult` with ``energies`` (N, K), ``logZ`` (N,), ``resp`` (N, K).
 
@@ -612,5 +615,11 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads the library uses (>= 1)."""
+    """The number of threads the library uses (>= 1).
+
+    Example:
+        >>> import implicitem as ie
+        >>> ie.get_num_threads() >= 1
+        True
+    """
     return int(_lib.ie_get_num_threads())
