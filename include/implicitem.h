@@ -102,9 +102,10 @@ typedef enum ie_scale_shape {
 } ie_scale_shape;
 
 /* The learned kernel's callback: fill energies_out (rows*K, row-major) with the energies of
- * the rows x_rows (rows*d). Return 0 on success; any other value aborts the call with
- * IE_ERR_CALLBACK, and no output is written. Called from one thread at a time, on blocks of
- * consecutive rows, in order. */
+ * the rows x_rows (rows*d; x_rows is NULL and d is 0 when the problem has no x). Return 0 on
+ * success; any other value aborts the call with IE_ERR_CALLBACK, and no output is written.
+ * Every energy must be finite (else IE_ERR_CALLBACK). Called from one thread at a time, on
+ * blocks of consecutive rows, in order. */
 typedef int (*ie_energy_fn_f64)(void *user, const double *x_rows, int64_t rows, int64_t d,
                                 double *energies_out);
 typedef int (*ie_energy_fn_f32)(void *user, const float *x_rows, int64_t rows, int64_t d,
@@ -119,8 +120,9 @@ typedef struct ie_problem_f64 {
     size_t struct_size;          /* sizeof(ie_problem_f64), set by ie_problem_init_f64 */
     int32_t kernel;              /* ie_kernel */
     int32_t scale_shape;         /* ie_scale_shape of `scale` (default IE_SCALE_SHARED) */
-    int64_t n, k, d;             /* N, K, D (D is ignored by the learned kernel with `energies`) */
-    const double *x;             /* N*D inputs: kernels 1-9, and learned with energy_fn */
+    int64_t n, k, d;             /* N, K, D (the learned kernel reads D only when it reads x) */
+    const double *x;             /* N*D inputs: kernels 1-9; learned: passed to energy_fn, and
+                                    read by ie_stats for sum_rx and sum_rxx (else ignored) */
     const double *mu;            /* K*D centres: kernels 1-9 */
     const double *scale;         /* 1, K or K*D scales (> 0), kernels 1-7; NULL means 1 */
     const double *chol;          /* K*D*D lower Cholesky factors of the precisions (mahalanobis);
@@ -165,7 +167,9 @@ IE_API ie_status ie_problem_init_f32(ie_problem_f32 *problem);
 /* Where the gradients go. Each pointer may be NULL (not computed). Shapes follow the inputs:
  * x N*D, mu K*D, scale like `scale` (1, K or K*D; with scale NULL, 1 value), nu/delta/tau one
  * value, chol K*D*D (lower triangle; the upper triangle is set to 0), logw K, logprior N*K,
- * energies N*K (d objective / d E, for every kernel). */
+ * energies N*K (d objective / d E, for every kernel). The gradient of a parameter the kernel
+ * does not have (nu for gaussian, mu for learned, ...) is written as zeros, except that x, mu
+ * and chol are left alone for the learned kernel without x, where D has no meaning. */
 typedef struct ie_grads_f64 {
     size_t struct_size;          /* sizeof(ie_grads_f64), set by ie_grads_init_f64 */
     double *x, *mu, *scale, *nu, *delta, *chol, *logw, *logprior, *tau, *energies;
@@ -220,8 +224,10 @@ IE_API ie_status ie_gradients_f32(const ie_problem_f32 *problem,
  *   sum_r    K      sum_n w_n r_nk
  *   sum_rx   K*D    sum_n w_n r_nk x_n
  *   sum_rxx  K*D*D  sum_n w_n r_nk x_n x_n^T
- * weights (N) may be NULL (all ones; each must be finite and >= 0). Kernels 1-9, and learned
- * when x is given. */
+ * weights (N) may be NULL (all ones; each must be finite and >= 0; else
+ * IE_ERR_BAD_PARAMETER). Any output may be NULL. Every kernel; sum_rx and sum_rxx need x,
+ * also for the learned kernel (IE_ERR_NULL_POINTER naming x). The problem is checked as by
+ * ie_forward_f64. */
 IE_API ie_status ie_stats_f64(const ie_problem_f64 *problem, const double *weights,
                               double *sum_r, double *sum_rx, double *sum_rxx);
 IE_API ie_status ie_stats_f32(const ie_problem_f32 *problem, const float *weights,
@@ -230,7 +236,8 @@ IE_API ie_status ie_stats_f32(const ie_problem_f32 *problem, const float *weight
 /* ------------------------------------------------------------ normalisers */
 
 /* The log-normalisers c_k (K values) that a normalised problem subtracts from its logits
- * (KERNELS.md, "Normalised kernels"), whatever problem->normalized says.
+ * (KERNELS.md, "Normalised kernels"), whatever problem->normalized says. The problem is
+ * checked as by ie_forward_f64 (x and mu included); c must not be NULL.
  * IE_ERR_UNSUPPORTED for logistic and learned, and student_t with tau >= 2. */
 IE_API ie_status ie_log_normalizer_f64(const ie_problem_f64 *problem, double *c);
 IE_API ie_status ie_log_normalizer_f32(const ie_problem_f32 *problem, float *c);
@@ -240,7 +247,10 @@ IE_API ie_status ie_log_normalizer_f32(const ie_problem_f32 *problem, float *c);
 /* The activation of the two-component signed model (components at +m and -m, equal weights,
  * shared scale) for kernels 1-7, at n points z:
  *     act(z) = tanh((d(z; -m) - d(z; +m)) / (2 tau)),  dact = d act / dz.
- * act and dact may be NULL. nu is read for student_t, delta for huber and pseudo_huber. */
+ * act and dact may be NULL. nu is read for student_t, delta for huber and pseudo_huber.
+ * Errors: IE_ERR_BAD_ENUM (unknown kernel), IE_ERR_UNSUPPORTED (kernels 8-10),
+ * IE_ERR_BAD_SIZE (n <= 0), IE_ERR_NULL_POINTER (z), IE_ERR_BAD_PARAMETER,
+ * IE_ERR_NONFINITE_INPUT (z), IE_ERR_OVERLAP. */
 IE_API ie_status ie_activation_f64(int32_t kernel, int64_t n, const double *z, double m,
                                    double scale, double nu, double delta, double tau,
                                    double *act, double *dact);
