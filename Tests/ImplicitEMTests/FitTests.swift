@@ -158,7 +158,7 @@ final class FitTests: XCTestCase {
         var all: [FitOptions] = []
         for kernel in Kernel.allCases where kernel != .learned {
             var options = FitOptions(kernel: kernel, components: 3, scaleShape: .perDimension,
-                                     nu: 3, delta: 1, tau: 1, maxIterations: 60, tolerance: 1e-9, seed: 7)
+                                     nu: 3, delta: 1, tau: 1, maxIterations: 30, tolerance: 1e-9, seed: 7)
             if [.studentT, .huber, .pseudoHuber].contains(kernel) {
                 options.learn = [.means, .weights, .scales, .shape]
             }
@@ -262,7 +262,7 @@ final class FitTests: XCTestCase {
         ]
         for (kernel, rho) in rhos {
             let options = FitOptions(kernel: kernel, components: 1, nu: 2, delta: 1.5, tau: 1,
-                                     learn: [.means], maxIterations: 300, tolerance: 0,
+                                     learn: [.means], maxIterations: 100, tolerance: 0,
                                      initialization: .given,
                                      initial: MixtureParameters(mu: [4], scale: [1], logw: [0]))
             let mu = try fit(x, d: 1, options).parameters.mu[0]
@@ -276,12 +276,12 @@ final class FitTests: XCTestCase {
     }
 
     func testDeterministicWhateverTheThreadCount() throws {
-        let x = threeClusters(seed: 2, perCluster: 2000)
+        let x = threeClusters(seed: 2, perCluster: 700)
         var results: [FitResult] = []
         for threads in [1, 2, 3] {
             Threads.count = threads
             results.append(try fit(x, d: 2, FitOptions(kernel: .studentT, components: 3, nu: 2,
-                                                        maxIterations: 15, restarts: 2, seed: 42)))
+                                                        maxIterations: 10, restarts: 2, seed: 42)))
         }
         Threads.count = 0
         for r in results.dropFirst() {
@@ -289,7 +289,7 @@ final class FitTests: XCTestCase {
             XCTAssertEqual(r.history, results[0].history)
         }
         let other = try fit(x, d: 2, FitOptions(kernel: .studentT, components: 3, nu: 2,
-                                                 maxIterations: 15, restarts: 2, seed: 43))
+                                                 maxIterations: 10, restarts: 2, seed: 43))
         XCTAssertNotEqual(other.parameters.mu, results[0].parameters.mu)
     }
 
