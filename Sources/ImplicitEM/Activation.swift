@@ -23,7 +23,10 @@ func activationShape<T: IEFloat>(kernel: Kernel, z: UnsafeBufferPointer<T>, m: T
     if kernel == .studentT { try checkPositive(nu, "nu") }
     if kernel == .huber || kernel == .pseudoHuber { try checkPositive(delta, "delta") }
     try checkFinite(z, "z", columns: 0)
-    try checkNoOverlap(inputs: [Region("z", z)], outputs: [Region("act", act), Region("dact", dact)])
+    try checkNoOverlap { r in
+        r.input("z", z)
+        r.output("act", act); r.output("dact", dact)
+    }
 
     let a = act?.baseAddress, da = dact?.baseAddress
     switch kernel {

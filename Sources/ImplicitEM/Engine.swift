@@ -8,7 +8,10 @@ public enum Engine {
     public static func forward<T: IEFloat>(_ problem: Problem<T>, _ out: ForwardOutputs<T>) throws {
         try problem.validate()
         try checkForwardOutputs(problem, out)
-        try checkNoOverlap(inputs: problem.inputRegions, outputs: forwardRegions(out))
+        try checkNoOverlap { r in
+            problem.addInputs(&r)
+            addForwardOutputs(&r, out)
+        }
         if out.energies == nil && out.logZ == nil && out.resp == nil { return }
 
         let arena = Arena()
@@ -36,8 +39,12 @@ public enum Engine {
         try checkForwardOutputs(problem, out)
         let uses = ParameterUse(problem)
         try checkGradientOutputs(problem, grads, uses)
-        try checkNoOverlap(inputs: problem.inputRegions + [Region("gL", gL), Region("gR", gR)],
-                           outputs: forwardRegions(out) + gradientRegions(grads))
+        try checkNoOverlap { r in
+            problem.addInputs(&r)
+            r.input("gL", gL); r.input("gR", gR)
+            addForwardOutputs(&r, out)
+            addGradientOutputs(&r, grads)
+        }
 
         let arena = Arena()
         let setup = try Setup(problem, arena: arena)
@@ -51,12 +58,14 @@ public enum Engine {
         t.gradX = uses.x ? grads.x?.baseAddress : nil
         t.gradLogprior = grads.logprior?.baseAddress
         t.gradEnergies = grads.energies?.baseAddress
-        t.needMu = uses.mu && grads.mu != nil
-        t.needScale = uses.scale && grads.scale != nil
+        // The separable kernels always accumulate mu and scale sums (their loop has no branches).
+        t.needMu = uses.mu && (grads.mu != nil || problem.kernel.isSeparable)
+        t.needScale = uses.scale
         t.needShape = (uses.nu && grads.nu != nil) || (uses.delta && grads.delta != nil)
         t.needChol = uses.chol && grads.chol != nil
         let normalized = setup.c != nil
-        t.needDeltaSums = grads.logw != nil || (normalized && (t.needScale || t.needShape || t.needChol || grads.tau != nil))
+        t.needDeltaSums = grads.logw != nil
+            || (normalized && (grads.scale != nil || t.needShape || t.needChol || grads.tau != nil))
         t.needTau = grads.tau != nil
         let layout = try AccumulatorLayout(setup, t)
         guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
@@ -66,10 +75,10 @@ public enum Engine {
         let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
         if let g = grads.x, !uses.x { zero(g) }
         if let g = grads.mu {
-            if t.needMu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
+            if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
         }
         if let g = grads.scale {
-            if t.needScale {
+            if uses.scale {
                 for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
                 if normalized, let sums = deltaSums {
                     // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
@@ -147,8 +156,11 @@ public enum Engine {
             try checkCount(sumRX, "sumRX", kd, "K*D")
             try checkCount(sumRXX, "sumRXX", try checkedProduct(kd, problem.d, "K*D*D"), "K*D*D")
         }
-        try checkNoOverlap(inputs: problem.inputRegions + [Region("weights", weights)],
-                           outputs: [Region("sumR", sumR), Region("sumRX", sumRX), Region("sumRXX", sumRXX)])
+        try checkNoOverlap { r in
+            problem.addInputs(&r)
+            r.input("weights", weights)
+            r.output("sumR", sumR); r.output("sumRX", sumRX); r.output("sumRXX", sumRXX)
+        }
         if sumR == nil && sumRX == nil && sumRXX == nil { return }
 
         let arena = Arena()
@@ -171,7 +183,10 @@ public enum Engine {
     public static func logNormalizer<T: IEFloat>(_ problem: Problem<T>, _ c: UnsafeMutableBufferPointer<T>) throws {
         try problem.validate()
         try checkCount(c, "c", problem.k, "K")
-        try checkNoOverlap(inputs: problem.inputRegions, outputs: [Region("c", c)])
+        try checkNoOverlap { r in
+            problem.addInputs(&r)
+            r.output("c", c)
+        }
         if problem.kernel == .learned {
             throw ImplicitEMError(.unsupported, "the learned kernel has no log-normaliser (its energies have no known integral)")
         }
@@ -251,13 +266,13 @@ func checkGradientOutputs<T>(_ p: Problem<T>, _ g: GradientOutputs<T>, _ uses: P
     try checkCount(g.energies, "energies gradient", nk, "N*K")
 }
 
-func forwardRegions<T>(_ out: ForwardOutputs<T>) -> [Region?] {
-    [Region("energies", out.energies), Region("logZ", out.logZ), Region("resp", out.resp)]
+func addForwardOutputs<T>(_ r: inout Regions, _ out: ForwardOutputs<T>) {
+    r.output("energies", out.energies); r.output("logZ", out.logZ); r.output("resp", out.resp)
 }
 
-func gradientRegions<T>(_ g: GradientOutputs<T>) -> [Region?] {
-    [Region("x gradient", g.x), Region("mu gradient", g.mu), Region("scale gradient", g.scale),
-     Region("nu gradient", g.nu), Region("delta gradient", g.delta), Region("chol gradient", g.chol),
-     Region("logw gradient", g.logw), Region("logprior gradient", g.logprior), Region("tau gradient", g.tau),
-     Region("energies gradient", g.energies)]
+func addGradientOutputs<T>(_ r: inout Regions, _ g: GradientOutputs<T>) {
+    r.output("x gradient", g.x); r.output("mu gradient", g.mu); r.output("scale gradient", g.scale)
+    r.output("nu gradient", g.nu); r.output("delta gradient", g.delta); r.output("chol gradient", g.chol)
+    r.output("logw gradient", g.logw); r.output("logprior gradient", g.logprior); r.output("tau gradient", g.tau)
+    r.output("energies gradient", g.energies)
 }

@@ -47,6 +47,10 @@ struct SeparableModel<R: Rho>: EnergyModel {
     let setup: Setup<T>
     let x: UnsafePointer<T>
     let mu: UnsafePointer<T>
+    /// 1/s where that is finite (multiply), else s itself (divide); see `Setup.inverseScale`.
+    let factor: UnsafePointer<T>
+    let multiply: Bool
+    let d: Int, k: Int, scaleK: Int, scaleI: Int
 
     init?(_ rho: R, _ setup: Setup<T>) {
         guard let x = setup.x, let mu = setup.mu else { return nil }
@@ -54,54 +58,78 @@ struct SeparableModel<R: Rho>: EnergyModel {
         self.setup = setup
         self.x = x
         self.mu = mu
+        factor = setup.inverseScale ?? setup.scale
+        multiply = setup.inverseScale != nil
+        d = setup.d; k = setup.k; scaleK = setup.scaleK; scaleI = setup.scaleI
+    }
+
+    /// u = (x − mu)/s.
+    @inline(__always) func standardized(_ difference: T, _ f: T) -> T {
+        multiply ? difference * f : difference / f
     }
 
     @inline(__always)
     func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
-        let d = setup.d, xr = x + n * d
-        for k in 0 ..< setup.k {
-            let mr = mu + k * d, sr = setup.scale + k * setup.scaleK, si = setup.scaleI
+        let xr = x + n * d, si = scaleI
+        for kk in 0 ..< k {
+            let mr = mu + kk * d, fr = factor + kk * scaleK
             var sum: T = 0
-            for i in 0 ..< d {
-                sum += rho.value((xr[i] - mr[i]) / sr[i * si])
-            }
-            out[k] = sum
+            for i in 0 ..< d { sum += rho.value(standardized(xr[i] - mr[i], fr[i * si])) }
+            out[kk] = sum
         }
     }
 
     /// Exponential: log Σ_i e^|u_i| by log-sum-exp, finite where the sum overflows.
-    func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
-        let d = setup.d, xr = x + n * d, mr = mu + k * d, sr = setup.scale + k * setup.scaleK, si = setup.scaleI
+    func logEnergy(row n: Int, component kk: Int, scratch: RowScratch<T>) -> T {
+        let xr = x + n * d, mr = mu + kk * d, fr = factor + kk * scaleK, si = scaleI
         if R.self != ExponentialRho<T>.self {
             var sum: T = 0
-            for i in 0 ..< d { sum += rho.value((xr[i] - mr[i]) / sr[i * si]) }
+            for i in 0 ..< d { sum += rho.value(standardized(xr[i] - mr[i], fr[i * si])) }
             return T.log(sum)
         }
         var top = -T.infinity
-        for i in 0 ..< d { top = max(top, abs((xr[i] - mr[i]) / sr[i * si])) }
+        for i in 0 ..< d { top = max(top, abs(standardized(xr[i] - mr[i], fr[i * si]))) }
         var sum: T = 0
-        for i in 0 ..< d { sum += T.exp(abs((xr[i] - mr[i]) / sr[i * si]) - top) }
+        for i in 0 ..< d { sum += T.exp(abs(standardized(xr[i] - mr[i], fr[i * si])) - top) }
         return top + T.log(sum)
     }
 
+    /// ∂d/∂x = ρ′/s, ∂d/∂mu = −ρ′/s, ∂d/∂s = −ρ′·u/s. The x row and the mu and scale sums always
+    /// exist here (unrequested ones point at scratch), so the inner loop has no branches.
     @inline(__always)
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
-        let d = setup.d, xr = x + n * d, si = setup.scaleI
+        guard let gMu = grads.mu, let gScale = grads.scale else { return }
+        let xr = x + n * d, si = scaleI, gxr = gx ?? scratch.vector3
+        let wantShape = grads.shape != nil
         var shapeSum: T = 0
-        for k in 0 ..< setup.k {
-            let coef = coefficient[k]
+        for kk in 0 ..< k {
+            let coef = coefficient[kk]
             if coef == 0 { continue }
-            let mr = mu + k * d, sr = setup.scale + k * setup.scaleK
-            for i in 0 ..< d {
-                let s = sr[i * si]
-                let u = (xr[i] - mr[i]) / s
-                // ∂d/∂x = ρ′/s, ∂d/∂mu = −ρ′/s, ∂d/∂s = −ρ′·u/s.
-                let g = coef * rho.derivative(u) / s
-                if let gx { gx[i] += g }
-                if let gMu = grads.mu { gMu[k * d + i] -= g }
-                if let gScale = grads.scale { gScale[k * setup.scaleK + i * si] -= g * u }
-                if grads.shape != nil { shapeSum += coef * rho.shapeDerivative(u) }
+            let mr = mu + kk * d, fr = factor + kk * scaleK, gm = gMu + kk * d
+            if si == 0 {
+                // One scale for the whole component: accumulate its gradient in a register.
+                let f = fr[0]
+                var scaleSum: T = 0
+                for i in 0 ..< d {
+                    let u = standardized(xr[i] - mr[i], f)
+                    let g = standardized(coef * rho.derivative(u), f)
+                    gxr[i] += g
+                    gm[i] -= g
+                    scaleSum -= g * u
+                    if wantShape { shapeSum += coef * rho.shapeDerivative(u) }
+                }
+                gScale[kk * scaleK] += scaleSum
+            } else {
+                let gs = gScale + kk * scaleK
+                for i in 0 ..< d {
+                    let u = standardized(xr[i] - mr[i], fr[i])
+                    let g = standardized(coef * rho.derivative(u), fr[i])
+                    gxr[i] += g
+                    gm[i] -= g
+                    gs[i] -= g * u
+                    if wantShape { shapeSum += coef * rho.shapeDerivative(u) }
+                }
             }
         }
         if let gShape = grads.shape { gShape[0] += shapeSum }
@@ -262,7 +290,7 @@ protocol ModelVisitor {
 /// Builds the model of the setup's kernel and runs the visitor with it.
 func withModel<V: ModelVisitor>(_ setup: Setup<V.T>, _ visitor: V) throws {
     typealias T = V.T
-    let missing = ImplicitEMError(.nullPointer, "the \(setup.kernel.name) kernel is missing an input")
+    var missing: ImplicitEMError { ImplicitEMError(.nullPointer, "the \(setup.kernel.name) kernel is missing an input") }
     switch setup.kernel {
     case .gaussian:
         guard let m = SeparableModel(GaussianRho<T>(), setup) else { throw missing }

@@ -73,11 +73,12 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         let parts = partitions.count
         // Everything a partition needs, allocated up front so that workers cannot fail.
         let scratchSize = try checkedProduct(3, max(s.k, 1), "scratch") + 3 * max(s.d, 1)
-        let accumulators: UnsafeMutablePointer<T> = try arena.zeros(
-            try checkedProduct(parts, max(layout.size, 1), "the accumulators"), "the accumulators")
-        let scratchBlock: UnsafeMutablePointer<T> = try arena.zeros(
-            try checkedProduct(parts, scratchSize, "scratch"), "row scratch")
         let stride = max(layout.size, 1)
+        let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
+        if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
+        let accumulators: UnsafeMutablePointer<T> = try arena.zeros(
+            try checkedProduct(parts, perPartition, "the accumulators"), "the accumulators")
+        let scratchBlock = accumulators + parts * stride
         let layout = self.layout, targets = self.targets
 
         runPartitions(parts) { p in

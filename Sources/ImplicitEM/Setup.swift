@@ -5,22 +5,45 @@ import Darwin
 #endif
 
 /// Owns the internal buffers of one call; everything is freed when the call returns.
-/// Allocation failure is an error (outOfMemory), never a trap.
+/// Allocation failure is an error (outOfMemory), never a trap. Blocks are chained through a
+/// small header, so the arena itself needs no growing array.
 final class Arena {
-    private var blocks: [UnsafeMutableRawPointer] = []
+    private var head: UnsafeMutableRawPointer? = nil
+    /// Header bytes before each block: the link, padded to keep calloc's 16-byte alignment.
+    private static let header = 16
 
     /// `count` zeroed values of T.
-    func zeros<T: IEFloat>(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
-        let bytes = try checkedProduct(max(count, 1), MemoryLayout<T>.stride, "the size of \(what)")
-        guard let raw = calloc(1, bytes) else {
-            throw ImplicitEMError(.outOfMemory, "cannot allocate \(bytes) bytes for \(what)")
+    func zeros<T: IEFloat>(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeMutablePointer<T> {
+        let payload = try checkedProduct(max(count, 1), MemoryLayout<T>.stride, "the size of \(what())")
+        let (bytes, overflow) = payload.addingReportingOverflow(Arena.header)
+        guard !overflow, let raw = calloc(1, bytes) else {
+            throw ImplicitEMError(.outOfMemory, "cannot allocate \(payload) bytes for \(what())")
         }
-        blocks.append(raw)
-        return raw.bindMemory(to: T.self, capacity: max(count, 1))
+        raw.storeBytes(of: head, as: UnsafeMutableRawPointer?.self)
+        head = raw
+        return (raw + Arena.header).bindMemory(to: T.self, capacity: max(count, 1))
     }
 
-    deinit { for block in blocks { free(block) } }
+    deinit {
+        var block = head
+        while let b = block {
+            block = b.load(as: UnsafeMutableRawPointer?.self)
+            free(b)
+        }
+    }
 }
+
+/// The scale 1 that stands for an absent scale, one constant per precision.
+private let unitDouble: UnsafeMutablePointer<Double> = {
+    let p = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+    p.initialize(to: 1)
+    return p
+}()
+private let unitFloat: UnsafeMutablePointer<Float> = {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    p.initialize(to: 1)
+    return p
+}()
 
 /// The validated problem as plain pointers, with everything precomputed that the row loops
 /// share: scales, log-normalisers and their derivatives, unit centres (cosine), and the
@@ -35,6 +58,9 @@ struct Setup<T: IEFloat> {
     let scale: UnsafePointer<T>
     let scaleK: Int, scaleI: Int
     let scaleCount: Int
+    /// 1/scale, same layout (multiplications instead of divisions in the row loops); nil when
+    /// some scale is so small that its inverse overflows, and the loops divide instead.
+    let inverseScale: UnsafePointer<T>?
     let chol: UnsafePointer<T>?
     let logw: UnsafePointer<T>?
     let logprior: UnsafePointer<T>?
@@ -71,11 +97,29 @@ struct Setup<T: IEFloat> {
             case .perDimension: (scaleK, scaleI) = (p.d, 1)
             }
         } else {
-            let one: UnsafeMutablePointer<T> = try arena.zeros(1, "the unit scale")
-            one[0] = 1
-            scale = UnsafePointer(one)
+            if T.self == Double.self {
+                scale = UnsafeRawPointer(unitDouble).assumingMemoryBound(to: T.self)
+            } else if T.self == Float.self {
+                scale = UnsafeRawPointer(unitFloat).assumingMemoryBound(to: T.self)
+            } else {
+                let one: UnsafeMutablePointer<T> = try arena.zeros(1, "the unit scale")
+                one[0] = 1
+                scale = UnsafePointer(one)
+            }
             scaleCount = 1
             (scaleK, scaleI) = (0, 0)
+        }
+
+        if scaleCount == 1 && scale[0] == 1 {
+            inverseScale = scale
+        } else {
+            let inverse: UnsafeMutablePointer<T> = try arena.zeros(scaleCount, "the inverse scales")
+            var finite = true
+            for j in 0 ..< scaleCount {
+                inverse[j] = 1 / scale[j]
+                finite = finite && inverse[j].isFinite
+            }
+            inverseScale = finite ? UnsafePointer(inverse) : nil
         }
 
         // Normalisers, computed in Double and stored in T.

@@ -2,9 +2,9 @@
 // each failure names the argument (and the row, column and value where they apply).
 
 /// `a * b`, or a badSize error naming the product when it overflows.
-func checkedProduct(_ a: Int, _ b: Int, _ what: String) throws -> Int {
+func checkedProduct(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws -> Int {
     let (p, overflow) = a.multipliedReportingOverflow(by: b)
-    if overflow { throw ImplicitEMError(.badSize, "\(what) overflows (\(a) * \(b))") }
+    if overflow { throw ImplicitEMError(.badSize, "\(what()) overflows (\(a) * \(b))") }
     return p
 }
 
@@ -46,34 +46,61 @@ func checkPositive<T: IEFloat>(_ v: T, _ name: String) throws {
 
 /// A byte range of a caller buffer, for the overlap check.
 struct Region {
-    let name: String
+    let name: StaticString
     let start: UInt
     let end: UInt
-
-    init?<T>(_ name: String, _ buffer: UnsafeBufferPointer<T>?) {
-        guard let buffer, let base = buffer.baseAddress, buffer.count > 0 else { return nil }
-        self.name = name
-        start = UInt(bitPattern: base)
-        end = start &+ UInt(buffer.count) &* UInt(MemoryLayout<T>.stride)
-    }
-
-    init?<T>(_ name: String, _ buffer: UnsafeMutableBufferPointer<T>?) {
-        self.init(name, buffer.map { UnsafeBufferPointer($0) })
-    }
+    let isOutput: Bool
 
     func overlaps(_ other: Region) -> Bool { start < other.end && other.start < end }
 }
 
-/// No output overlaps an input or another output.
-func checkNoOverlap(inputs: [Region?], outputs: [Region?]) throws {
-    let ins = inputs.compactMap { $0 }, outs = outputs.compactMap { $0 }
-    for (i, out) in outs.enumerated() {
-        for input in ins where out.overlaps(input) {
-            throw ImplicitEMError(.overlap, "output \(out.name) overlaps input \(input.name)")
+/// The buffers of one call, collected on the stack (no allocation on the hot path).
+struct Regions {
+    private let base: UnsafeMutablePointer<Region>
+    private let capacity: Int
+    private var count = 0
+
+    fileprivate init(base: UnsafeMutablePointer<Region>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    private mutating func add<T>(_ name: StaticString, _ start: UnsafePointer<T>?, _ n: Int, output: Bool) {
+        guard let start, n > 0, count < capacity else { return }
+        let from = UInt(bitPattern: start)
+        (base + count).initialize(to: Region(name: name, start: from,
+                                             end: from &+ UInt(n) &* UInt(MemoryLayout<T>.stride), isOutput: output))
+        count += 1
+    }
+
+    mutating func input<T>(_ name: StaticString, _ b: UnsafeBufferPointer<T>?) {
+        add(name, b?.baseAddress, b?.count ?? 0, output: false)
+    }
+
+    mutating func output<T>(_ name: StaticString, _ b: UnsafeMutableBufferPointer<T>?) {
+        add(name, b?.baseAddress.map { UnsafePointer($0) }, b?.count ?? 0, output: true)
+    }
+
+    /// No output overlaps an input or another output.
+    func check() throws {
+        for i in 0 ..< count where base[i].isOutput {
+            let out = base[i]
+            for j in 0 ..< count where j != i && base[j].overlaps(out) {
+                let other = base[j]
+                if other.isOutput && j < i { continue }  // reported from the other side
+                throw ImplicitEMError(.overlap, "output \(out.name) overlaps \(other.isOutput ? "output" : "input") \(other.name)")
+            }
         }
-        for other in outs[(i + 1)...] where out.overlaps(other) {
-            throw ImplicitEMError(.overlap, "output \(out.name) overlaps output \(other.name)")
-        }
+    }
+}
+
+/// Collects the call's buffers with `body`, then checks that no output overlaps anything else.
+func checkNoOverlap(_ body: (inout Regions) -> Void) throws {
+    try withUnsafeTemporaryAllocation(of: Region.self, capacity: 32) { buffer in
+        guard let base = buffer.baseAddress else { return }
+        var regions = Regions(base: base, capacity: buffer.count)
+        body(&regions)
+        try regions.check()
     }
 }
 
@@ -84,10 +111,10 @@ extension Problem {
     /// or for the statistics of x, which are K×D and K×D×D whatever gives the energies).
     var usesDimension: Bool { kernel != .learned || x != nil }
 
-    /// The regions of every input buffer the kernel reads.
-    var inputRegions: [Region?] {
-        [Region("x", x), Region("mu", mu), Region("scale", scale), Region("chol", chol),
-         Region("logw", logw), Region("logprior", logprior), Region("energies", energies)]
+    /// Adds every input buffer of the problem.
+    func addInputs(_ r: inout Regions) {
+        r.input("x", x); r.input("mu", mu); r.input("scale", scale); r.input("chol", chol)
+        r.input("logw", logw); r.input("logprior", logprior); r.input("energies", energies)
     }
 
     /// Checks everything about the problem itself (not the outputs): presence, sizes,
