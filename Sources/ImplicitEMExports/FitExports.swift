@@ -114,7 +114,8 @@ public func ie_fit_f64(_ optionsPointer: UnsafeRawPointer?, _ n: Int64, _ d: Int
         let (kd, overflowKD) = k.multipliedReportingOverflow(by: dims)
         let (kdd, overflowKDD) = kd.multipliedReportingOverflow(by: dims)
         let (_, overflowBytes) = nd.multipliedReportingOverflow(by: 8)
-        guard !overflowND && !overflowKD && !overflowKDD && !overflowBytes else {
+        let (_, overflowKDDBytes) = kdd.multipliedReportingOverflow(by: 8)
+        guard !overflowND && !overflowKD && !overflowKDD && !overflowBytes && !overflowKDDBytes else {
             throw ImplicitEMError(.badSize, "n * d or k * d * d overflows")
         }
         guard let kernel = Kernel(rawValue: raw.kernel) else {
@@ -165,6 +166,20 @@ public func ie_fit_f64(_ optionsPointer: UnsafeRawPointer?, _ n: Int64, _ d: Int
                 progress(user, Int64(restart), Int64(iteration), value) == 0
             }
         }
+        try checkFitOverlap(inputs: [("x", UnsafeRawPointer(x), nd * 8),
+                                     ("sample_weight", UnsafeRawPointer(sampleWeight), rows * 8),
+                                     ("init_mu", UnsafeRawPointer(raw.initMu), kd * 8),
+                                     ("init_scale", UnsafeRawPointer(raw.initScale), scaleCount * 8),
+                                     ("init_chol", UnsafeRawPointer(raw.initChol), kdd * 8),
+                                     ("init_logw", UnsafeRawPointer(raw.initLogw), k * 8)],
+                            outputs: [("result->mu", UnsafeRawPointer(out.mu), kd * 8),
+                                      ("result->scale", UnsafeRawPointer(out.scale), scaleCount * 8),
+                                      ("result->chol", UnsafeRawPointer(out.chol), kernel == .mahalanobis ? kdd * 8 : 0),
+                                      ("result->logw", UnsafeRawPointer(out.logw), k * 8),
+                                      ("result->nu", UnsafeRawPointer(out.nu), 8),
+                                      ("result->delta", UnsafeRawPointer(out.delta), 8),
+                                      ("result->history", UnsafeRawPointer(out.history), (Int(raw.maxIter) + 1) * 8),
+                                      ("result->component_status", UnsafeRawPointer(out.componentStatus), k * 4)])
         let xs = UnsafeBufferPointer(start: x, count: nd)
         let ws = sampleWeight.map { UnsafeBufferPointer(start: $0, count: rows) }
         let result = try Fit.fit(x: xs, n: rows, d: dims, sampleWeights: ws, options: options)
@@ -200,4 +215,21 @@ public func ie_fit_f64(_ optionsPointer: UnsafeRawPointer?, _ n: Int64, _ d: Int
         return Status.didNotConverge.rawValue
     }
     return status
+}
+
+/// IE_ERR_OVERLAP when an output buffer shares bytes with an input or another output.
+private func checkFitOverlap(inputs: [(String, UnsafeRawPointer?, Int)],
+                             outputs: [(String, UnsafeRawPointer?, Int)]) throws {
+    func range(_ region: (String, UnsafeRawPointer?, Int)) -> (String, UInt, UInt)? {
+        guard let start = region.1, region.2 > 0 else { return nil }
+        let from = UInt(bitPattern: start)
+        let (end, overflow) = from.addingReportingOverflow(UInt(region.2))
+        return (region.0, from, overflow ? UInt.max : end)
+    }
+    let ins = inputs.compactMap(range), outs = outputs.compactMap(range)
+    for (i, a) in outs.enumerated() {
+        for b in ins + outs[(i + 1)...] where a.1 < b.2 && b.1 < a.2 {
+            throw ImplicitEMError(.overlap, "\(a.0) overlaps \(b.0)")
+        }
+    }
 }

@@ -200,3 +200,34 @@ def test_convergence_warning_and_errors():
         ie.Mixture(2).fit(X, sample_weight=-np.ones(len(X)))
     with pytest.raises(ZeroDivisionError):
         ie.Mixture(2).fit(X, progress=lambda r, i, v: 1 / 0)
+
+
+def test_c_abi_rejects_overlapping_buffers_and_writes_nothing():
+    """ie_fit_f64 directly: an output inside x is IE_ERR_OVERLAP, and no output is touched."""
+    import ctypes
+
+    from implicitem._loader import library as lib
+    from implicitem._prototypes import FitOptionsF64, FitResultF64
+
+    X, _ = clusters(8, n=20)
+    options, result = FitOptionsF64(), FitResultF64()
+    assert lib.ie_fit_options_init_f64(ctypes.byref(options)) == 0
+    assert lib.ie_fit_result_init_f64(ctypes.byref(result)) == 0
+    assert (options.k, options.max_iter, options.tol, options.n_init) == (0, 200, 1e-6, 1)
+    options.k = 2
+    double_p = ctypes.POINTER(ctypes.c_double)
+    x = np.ascontiguousarray(X)
+    before = x.copy()
+    logw = np.full(2, 7.0)
+    result.mu = x[5:].ctypes.data_as(double_p)
+    result.logw = logw.ctypes.data_as(double_p)
+    status = lib.ie_fit_f64(ctypes.byref(options), x.shape[0], x.shape[1],
+                            x.ctypes.data_as(double_p), None, ctypes.byref(result))
+    assert status == ie.Status.ERR_OVERLAP
+    assert b"result->mu overlaps x" in lib.ie_last_error_message()
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(logw, 7.0)
+    options.k = 0
+    status = lib.ie_fit_f64(ctypes.byref(options), x.shape[0], x.shape[1],
+                            x.ctypes.data_as(double_p), None, ctypes.byref(result))
+    assert status == ie.Status.ERR_BAD_SIZE
