@@ -337,7 +337,8 @@ typedef struct ie_fit_options_f64 {
     int64_t max_iter;            /* iterations per restart (>= 0), default 200 */
     double tol;                  /* stop when an iteration raises the mean log-likelihood
                                     by less than this (>= 0), default 1e-6 */
-    int64_t n_init;              /* restarts (>= 1), the best final objective kept; default 1 */
+    int64_t n_init;              /* restarts (>= 1), the best final objective kept; default 1.
+                                    A given start (IE_INIT_GIVEN) runs once. */
     int32_t init;                /* ie_init, default IE_INIT_KMEANS_PP */
     uint64_t seed;               /* seeds k-means++ / random starts; restart r uses its own
                                     stream derived from seed and r. Default 0 */

@@ -83,6 +83,7 @@ public struct FitOptions {
     /// Stop when an iteration raises the mean log-likelihood by less than this.
     public var tolerance: Double
     /// Independent starts (seeded one after the other); the best final objective is kept.
+    /// A given start runs once.
     public var restarts: Int
     public var initialization: FitInitialization
     public var seed: UInt64

@@ -231,3 +231,21 @@ def test_c_abi_rejects_overlapping_buffers_and_writes_nothing():
     status = lib.ie_fit_f64(ctypes.byref(options), x.shape[0], x.shape[1],
                             x.ctypes.data_as(double_p), None, ctypes.byref(result))
     assert status == ie.Status.ERR_BAD_SIZE
+
+
+def test_same_fit_for_any_thread_count():
+    X, _ = clusters(9, n=700, outliers=100)
+    fits = []
+    try:
+        for threads in (1, 2, 4):
+            ie.set_num_threads(threads)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fits.append(ie.Mixture(3, kernel="student_t", nu=2.0, n_init=2, max_iter=15,
+                                       random_state=11).fit(X))
+    finally:
+        ie.set_num_threads(0)
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.means_, fits[0].means_)
+        np.testing.assert_array_equal(other.scales_, fits[0].scales_)
+        np.testing.assert_array_equal(other.history_, fits[0].history_)
