@@ -31,17 +31,20 @@ START_VARIANCES = np.array([[4.0, 4.0], [2.25, 1.0], [1.0, 9.0]])
 
 
 @pytest.mark.parametrize("iterations", [3, 80])
-def test_gaussian_matches_sklearn_diag(iterations):
+@pytest.mark.parametrize("covariance_type,scale_shape", [("diag", "per_dimension"),
+                                                         ("spherical", "per_component")])
+def test_gaussian_matches_sklearn(iterations, covariance_type, scale_shape):
     X, _ = clusters(1)
+    variances = START_VARIANCES if covariance_type == "diag" else START_VARIANCES.mean(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = sklearn_mixture.GaussianMixture(
-            3, covariance_type="diag", reg_covar=0.0, tol=0.0, max_iter=iterations,
+            3, covariance_type=covariance_type, reg_covar=0.0, tol=0.0, max_iter=iterations,
             means_init=START_MEANS, weights_init=START_WEIGHTS,
-            precisions_init=1.0 / START_VARIANCES).fit(X)
-        model = ie.Mixture(3, kernel="gaussian", scale_shape="per_dimension", tol=0.0,
+            precisions_init=1.0 / variances).fit(X)
+        model = ie.Mixture(3, kernel="gaussian", scale_shape=scale_shape, tol=0.0,
                            max_iter=iterations, means_init=START_MEANS, weights_init=START_WEIGHTS,
-                           scales_init=np.sqrt(START_VARIANCES), min_scale=1e-9).fit(X)
+                           scales_init=np.sqrt(variances), min_scale=1e-9).fit(X)
     np.testing.assert_allclose(model.means_, reference.means_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(model.scales_ ** 2, reference.covariances_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(model.weights_, reference.weights_, rtol=0, atol=1e-6)
