@@ -216,7 +216,10 @@ def test_c_abi_rejects_overlapping_buffers_and_writes_nothing():
     options, result = FitOptionsF64(), FitResultF64()
     assert lib.ie_fit_options_init_f64(ctypes.byref(options)) == 0
     assert lib.ie_fit_result_init_f64(ctypes.byref(result)) == 0
+    assert options.struct_size == ctypes.sizeof(FitOptionsF64)
+    assert result.struct_size == ctypes.sizeof(FitResultF64)
     assert (options.k, options.max_iter, options.tol, options.n_init) == (0, 200, 1e-6, 1)
+    assert (options.normalized, options.init, options.scale_shape, options.tau) == (-1, 1, 2, 1.0)
     options.k = 2
     double_p = ctypes.POINTER(ctypes.c_double)
     x = np.ascontiguousarray(X)
