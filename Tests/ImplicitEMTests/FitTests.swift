@@ -208,6 +208,65 @@ final class FitTests: XCTestCase {
         XCTAssertEqual(result.parameters.mu[0], 2, accuracy: 0.1)
     }
 
+    // For the robust kernels one implicit-EM step is the IRLS (MM) update, written out plainly:
+    // r from the logits (the log Z_ρ terms are equal for every component and cancel),
+    // ω = ρ′(u)/u, mu = Σ r ω x / Σ r ω, s² = Σ r ω (x − mu)² / (τ Σ r), w = Σ r / N.
+    func testRobustStepIsTheReweightedUpdate() throws {
+        let x = threeClusters(seed: 6, perCluster: 60)
+        let n = x.count / 2, k = 3, d = 2, tau = 0.8
+        let kernels: [(Kernel, (Double) -> Double, (Double) -> Double)] = [
+            (.studentT, { log(1 + $0 * $0 / 3) }, { 2 / (3 + $0 * $0) }),
+            (.huber, { abs($0) <= 1.2 ? $0 * $0 / 2 : 1.2 * (abs($0) - 0.6) }, { abs($0) <= 1.2 ? 1 : 1.2 / abs($0) }),
+            (.pseudoHuber, { 1.44 * ((1 + $0 * $0 / 1.44).squareRoot() - 1) }, { 1 / (1 + $0 * $0 / 1.44).squareRoot() }),
+        ]
+        let start = gaussianStart()
+        for (kernel, rho, omega) in kernels {
+            let options = FitOptions(kernel: kernel, components: k, scaleShape: .perDimension, nu: 3,
+                                     delta: 1.2, tau: tau, initialization: .given, initial: start,
+                                     minScale: 1e-12)
+            let step = try x.withUnsafeBufferPointer {
+                try Fit.implicitEMStep(x: $0, n: n, d: d, options: options, parameters: start)
+            }
+            var resp = [Double](repeating: 0, count: n * k)
+            for row in 0..<n {
+                var logits = (0..<k).map { c -> Double in
+                    var a = start.logw[c]
+                    for i in 0..<d {
+                        let s = start.scale[c * d + i]
+                        a -= rho((x[row * d + i] - start.mu[c * d + i]) / s) / tau + log(s)
+                    }
+                    return a
+                }
+                let top = logits.max()!
+                logits = logits.map { exp($0 - top) }
+                let sum = logits.reduce(0, +)
+                for c in 0..<k { resp[row * k + c] = logits[c] / sum }
+            }
+            for c in 0..<k {
+                let count = (0..<n).reduce(0) { $0 + resp[$1 * k + c] }
+                XCTAssertEqual(step.logw[c], log(count / Double(n)), accuracy: 1e-10, kernel.name)
+                for i in 0..<d {
+                    let s = start.scale[c * d + i], m = start.mu[c * d + i]
+                    var weight = 0.0, weighted = 0.0
+                    for row in 0..<n {
+                        let w = resp[row * k + c] * omega((x[row * d + i] - m) / s)
+                        weight += w
+                        weighted += w * x[row * d + i]
+                    }
+                    let mean = weighted / weight
+                    var spread = 0.0
+                    for row in 0..<n {
+                        let e = x[row * d + i] - mean
+                        spread += resp[row * k + c] * omega((x[row * d + i] - m) / s) * e * e
+                    }
+                    XCTAssertEqual(step.mu[c * d + i], mean, accuracy: 1e-10, kernel.name)
+                    XCTAssertEqual(step.scale[c * d + i], (spread / (tau * count)).squareRoot(),
+                                   accuracy: 1e-10, kernel.name)
+                }
+            }
+        }
+    }
+
     // One component: the fixed points have closed forms.
     func testSingleComponentClosedForms() throws {
         var data = FitData(seed: 5)
