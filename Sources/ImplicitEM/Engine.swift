@@ -144,7 +144,7 @@ public enum Engine {
         try checkFinite(weights, "weights", columns: 0)
         if let weights {
             for (i, w) in weights.enumerated() where w < 0 {
-                throw ImplicitEMError(.badParameter, "weights[\(i)] = \(w) must be >= 0")
+                throw ImplicitEMError(.badParameter, "weights[\(i)] = \(formatValue(w)) must be >= 0")
             }
         }
         if (sumRX != nil || sumRXX != nil) && problem.x == nil {

@@ -16,6 +16,12 @@ func checkCount<B: Collection>(_ buffer: B?, _ name: String, _ expected: Int, _ 
     }
 }
 
+/// A value for a message: integral values without a trailing ".0" ("-1", not "-1.0").
+func formatValue<T: IEFloat>(_ v: T) -> String {
+    if v.isFinite && v == v.rounded() && abs(v) < 1e15 { return String(Int64(v.double)) }
+    return "\(v)"
+}
+
 /// "NaN", "inf" or "-inf".
 func describeNonFinite<T: IEFloat>(_ v: T) -> String {
     v.isNaN ? "NaN" : (v > 0 ? "inf" : "-inf")
@@ -39,9 +45,9 @@ func position(_ index: Int, columns: Int) -> String {
 /// A scalar parameter is positive and finite.
 func checkPositive<T: IEFloat>(_ v: T, _ name: String) throws {
     if v.isNaN || v.isInfinite {
-        throw ImplicitEMError(.badParameter, "\(name) = \(v) must be finite and > 0")
+        throw ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be finite and > 0")
     }
-    if v <= 0 { throw ImplicitEMError(.badParameter, "\(name) = \(v) must be > 0") }
+    if v <= 0 { throw ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be > 0") }
 }
 
 /// A byte range of a caller buffer, for the overlap check.
@@ -163,7 +169,7 @@ extension Problem {
         if kernel.isSeparable, let scale {
             for (i, s) in scale.enumerated() where !(s > 0 && s.isFinite) {
                 throw ImplicitEMError(.badParameter, s.isFinite
-                    ? "scale[\(i)] = \(s) must be > 0" : "scale[\(i)] = \(s) must be finite and > 0")
+                    ? "scale[\(i)] = \(formatValue(s)) must be > 0" : "scale[\(i)] = \(s) must be finite and > 0")
             }
         }
 
@@ -180,7 +186,7 @@ extension Problem {
                     }
                     let diag = chol[(kk * d + i) * d + i]
                     if diag <= 0 {
-                        throw ImplicitEMError(.badParameter, "chol[\(kk), \(i), \(i)] = \(diag) must be > 0 (diagonal)")
+                        throw ImplicitEMError(.badParameter, "chol[\(kk), \(i), \(i)] = \(formatValue(diag)) must be > 0 (diagonal)")
                     }
                 }
             }

@@ -190,6 +190,23 @@ final class EngineForwardTests: XCTestCase {
         }
     }
 
+    /// The learned kernel with given energies still has x for the statistics.
+    func testLearnedStatsUseX() throws {
+        var p = ProblemData(kernel: .learned, n: 3, k: 2, d: 2)
+        p.energies = [0, 1, 2, 0.5, 1, 1]
+        p.x = [1, 2, 3, 4, 5, 6]
+        let r = try forward(p, Double.self).resp
+        let pool = Pool()
+        let sumRX = pool.output(4, as: Double.self)
+        try Engine.stats(p.problem(pool, Double.self), weights: nil, sumR: nil, sumRX: sumRX, sumRXX: nil)
+        for k in 0 ..< 2 {
+            for i in 0 ..< 2 {
+                let truth = (0 ..< 3).map { r[$0 * 2 + k] * p.x![$0 * 2 + i] }.reduce(0, +)
+                XCTAssertEqual(sumRX[k * 2 + i], truth, accuracy: 1e-14)
+            }
+        }
+    }
+
     func testSwiftAPI() throws {
         let x = try Matrix<Double>([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]])
         let mu = try Matrix<Double>([[0.0, 0.0], [1.0, 1.0]])

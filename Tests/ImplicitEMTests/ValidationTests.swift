@@ -76,18 +76,18 @@ final class ValidationTests: XCTestCase {
     func testBadParameter() {
         var scale = gaussian()
         scale.scale![3] = -1
-        expectError(.badParameter, "scale[3] = -1.0 must be > 0", scale)
+        expectError(.badParameter, "scale[3] = -1 must be > 0", scale)
         var nanScale = gaussian()
         nanScale.scale![5] = .nan
         expectError(.badParameter, "scale[5]", nanScale)
-        expectError(.badParameter, "tau = 0.0 must be > 0", gaussian()) { p, _, _ in p.tau = 0 }
+        expectError(.badParameter, "tau = 0 must be > 0", gaussian()) { p, _, _ in p.tau = 0 }
         expectError(.badParameter, "tau", gaussian()) { p, _, _ in p.tau = .infinity }
-        expectError(.badParameter, "nu = -1.0", ProblemData.random(.studentT)) { p, _, _ in p.nu = -1 }
+        expectError(.badParameter, "nu = -1 must be > 0", ProblemData.random(.studentT)) { p, _, _ in p.nu = -1 }
         expectError(.badParameter, "delta", ProblemData.random(.huber)) { p, _, _ in p.delta = .nan }
         expectError(.badParameter, "delta", ProblemData.random(.pseudoHuber)) { p, _, _ in p.delta = 0 }
         var chol = ProblemData.random(.mahalanobis)
         chol.chol![(1 * 3 + 2) * 3 + 2] = 0
-        expectError(.badParameter, "chol[1, 2, 2] = 0.0 must be > 0", chol)
+        expectError(.badParameter, "chol[1, 2, 2] = 0 must be > 0", chol)
     }
 
     func testNonFiniteInput() {
