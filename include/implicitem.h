@@ -261,7 +261,8 @@ IE_API ie_status ie_activation_f32(int32_t kernel, int64_t n, const float *z, fl
 /* ----------------------------------------------------------------- threads */
 
 /* The number of threads the library uses (>= 1); 0 restores the default (the number of
- * online processors). Results do not depend on it. Returns IE_ERR_BAD_SIZE for n < 0. */
+ * online processors). Values above the library's limit (256) are clamped to it. Results do
+ * not depend on it. Process-wide. Returns IE_ERR_BAD_SIZE for n < 0. */
 IE_API ie_status ie_set_num_threads(int32_t n);
 IE_API int32_t ie_get_num_threads(void);
 

@@ -14,7 +14,7 @@ C_SUDO     = $(if $(filter 0,$(shell id -u)),,sudo)
 # pkg-config and libffi (for ffi_example), installed when missing.
 c-deps:
 	@missing=""; \
-	command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"; \
+	command -v pkg-config >/dev/null 2>&1 || missing=" pkg-config"; \
 	pkg-config --exists libffi 2>/dev/null || dpkg -s libffi-dev >/dev/null 2>&1 || missing="$$missing libffi-dev"; \
 	if [ -n "$$missing" ]; then \
 	    echo "c-deps: installing$$missing"; \

@@ -1357,6 +1357,9 @@ static void test_threads(void)
         int status = ie_gradients_f64(&p, NULL, NULL, o + n, o, o + n + n * k, &g);
         check(status == IE_OK, "threads=%d: status %d (%s)", counts[r], status, ie_last_error_message());
     }
+    check(ie_set_num_threads(100000) == IE_OK && ie_get_num_threads() >= 1 && ie_get_num_threads() <= 256,
+          "a huge thread count is clamped: %d", ie_get_num_threads());
+    check(ie_set_num_threads(0) == IE_OK, "ie_set_num_threads(0) restores the default");
     check(memcmp(runs[0], runs[1], per_run * sizeof(double)) == 0, "1 and 2 threads give bitwise identical results");
     check(memcmp(runs[0], runs[2], per_run * sizeof(double)) == 0,
           "1 and the default thread count give bitwise identical results");
