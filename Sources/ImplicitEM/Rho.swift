@@ -142,7 +142,7 @@ struct PseudoHuberRho<T: IEFloat>: Rho {
     @inline(__always) func shapeDerivative(_ u: T) -> T {
         // 2δ(q − 1) − u²/(δq) = δ·w⁴/(q(q + 1)²), split so that no factor overflows.
         let w = abs(u) / delta
-        if w > largeArgument(T.self) { return delta * (w - 2) }
+        if w > largeArgument(T.self) { return abs(u) - 2 * delta }  // δ(w − 2), with δw = |u|
         let w2 = w * w
         let q = (1 + w2).squareRoot()
         return delta * (w2 / (q * (q + 1))) * (w2 / (q + 1))
