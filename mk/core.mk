@@ -23,8 +23,11 @@ SWIFT_INPUTS := Package.swift exports.map mk/core.mk $(sort $(shell find Sources
 SWIFT_LIST   := $(BUILD)/.swift-inputs
 # SwiftPM already links release products with --gc-sections; stripping the symbol table
 # (the dynamic symbols stay) takes the library from about 11.7 MB to 6.8 MB.
+# -z nodelete: dlclose must not unmap the code of the Swift runtime and of the per-thread
+# error buffers' destructor while threads that used them are still alive.
 SWIFT_FLAGS  := -c release --product implicitem --scratch-path .build -Xswiftc -static-stdlib \
-                -Xlinker --version-script=$(CURDIR)/exports.map -Xlinker -soname=$(LIB_SONAME)
+                -Xlinker --version-script=$(CURDIR)/exports.map -Xlinker -soname=$(LIB_SONAME) \
+                -Xlinker -z -Xlinker nodelete
 
 .PHONY: lib install test-swift test-symbols test-header FORCE
 TEST_TARGETS += test-swift test-symbols test-c test-header
