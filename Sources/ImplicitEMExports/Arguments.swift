@@ -41,13 +41,14 @@ struct ProblemArguments<T: CScalar> {
     init(_ pointer: UnsafeRawPointer?, xRequired: Bool = false) throws {
         guard let pointer else { throw ImplicitEMError(.nullPointer, "problem is NULL") }
         let expected = UInt(MemoryLayout<CProblem<T>>.stride)
-        let size = pointer.load(as: UInt.self)
+        // Unaligned loads: a misaligned struct from a foreign caller must not trap.
+        let size = pointer.loadUnaligned(as: UInt.self)
         guard size == expected else {
             throw ImplicitEMError(
                 .badStruct, "problem->struct_size = \(size), expected \(expected) "
                     + "(sizeof(ie_problem_\(T.suffix))): fill the struct with ie_problem_init_\(T.suffix)")
         }
-        let raw = pointer.load(as: CProblem<T>.self)
+        let raw = pointer.loadUnaligned(as: CProblem<T>.self)
         self.raw = raw
 
         guard let kernel = Kernel(rawValue: raw.kernel) else {
@@ -131,13 +132,13 @@ struct ProblemArguments<T: CScalar> {
 func loadGrads<T: CScalar>(_ pointer: UnsafeRawPointer?) throws -> CGrads<T>? {
     guard let pointer else { return nil }
     let expected = UInt(MemoryLayout<CGrads<T>>.stride)
-    let size = pointer.load(as: UInt.self)
+    let size = pointer.loadUnaligned(as: UInt.self)
     guard size == expected else {
         throw ImplicitEMError(
             .badStruct, "grads->struct_size = \(size), expected \(expected) "
                 + "(sizeof(ie_grads_\(T.suffix))): fill the struct with ie_grads_init_\(T.suffix)")
     }
-    return pointer.load(as: CGrads<T>.self)
+    return pointer.loadUnaligned(as: CGrads<T>.self)
 }
 
 /// A mutable view of `count` elements, or nil for a NULL pointer.

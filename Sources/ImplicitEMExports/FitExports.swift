@@ -87,12 +87,12 @@ private func loadStruct<S>(_ pointer: UnsafeRawPointer?, _ type: S.Type, _ name:
                            _ cName: String) throws -> S {
     guard let pointer else { throw ImplicitEMError(.nullPointer, "\(name) is NULL") }
     let expected = UInt(MemoryLayout<S>.stride)
-    let size = pointer.load(as: UInt.self)
+    let size = pointer.loadUnaligned(as: UInt.self)
     guard size == expected else {
         throw ImplicitEMError(.badStruct, "\(name)->struct_size = \(size), expected \(expected) "
             + "(sizeof(\(cName))): fill the struct with \(cName.dropLast(4))_init_f64")
     }
-    return pointer.load(as: S.self)
+    return pointer.loadUnaligned(as: S.self)
 }
 
 @_cdecl("ie_fit_f64")
