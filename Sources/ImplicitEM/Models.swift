@@ -79,9 +79,21 @@ struct SeparableModel<R: Rho>: EnergyModel {
         }
     }
 
-    /// Exponential: log Σ_i e^|u_i| by log-sum-exp, finite where the sum overflows.
+    /// log d_nk, finite where d_nk overflows: exponential by log-sum-exp of |u_i|, gaussian as
+    /// 2·log m + log Σ (u_i/m)²/2 with m = max |u_i|. The other kernels grow at most linearly.
     func logEnergy(row n: Int, component kk: Int, scratch: RowScratch<T>) -> T {
         let xr = x + n * d, mr = mu + kk * d, fr = factor + kk * scaleK, si = scaleI
+        if R.self == GaussianRho<T>.self {
+            var top: T = 0
+            for i in 0 ..< d { top = max(top, abs(standardized(xr[i] - mr[i], fr[i * si]))) }
+            if top == 0 || !top.isFinite { return T.log(top) }
+            var sum: T = 0
+            for i in 0 ..< d {
+                let v = standardized(xr[i] - mr[i], fr[i * si]) / top
+                sum += v * v / 2
+            }
+            return 2 * T.log(top) + T.log(sum)
+        }
         if R.self != ExponentialRho<T>.self {
             var sum: T = 0
             for i in 0 ..< d { sum += rho.value(standardized(xr[i] - mr[i], fr[i * si])) }
@@ -225,6 +237,26 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
         for k in 0 ..< setup.k {
             out[k] = project(row: n, component: k, e: scratch.vector, y: scratch.vector2)
         }
+    }
+
+    /// log ‖L_kᵀe‖², finite where the energy overflows: e is scaled by m = max |e_i| first.
+    func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+        let d = setup.d, xr = x + n * d, mr = mu + k * d, l = chol + k * d * d
+        let e = scratch.vector, y = scratch.vector2
+        var top: T = 0
+        for i in 0 ..< d { top = max(top, abs(xr[i] - mr[i])) }
+        if top == 0 || !top.isFinite { return T.log(top) }
+        for i in 0 ..< d {
+            e[i] = (xr[i] - mr[i]) / top
+            y[i] = 0
+        }
+        for i in 0 ..< d {
+            let ei = e[i], li = l + i * d
+            for j in 0 ... i { y[j] += li[j] * ei }
+        }
+        var sum: T = 0
+        for j in 0 ..< d { sum += y[j] * y[j] }
+        return 2 * T.log(top) + T.log(sum)
     }
 
     @inline(__always)

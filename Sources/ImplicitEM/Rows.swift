@@ -202,8 +202,9 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
 /// - Every component masked (logw_k + logprior_nk = −∞ for all k): logZ = −∞, R = 0.
 /// - Otherwise the −∞ came from energies (or d/τ) overflowing: in the limit the
 ///   responsibility goes to the smallest energy, compared in log space (for the exponential
-///   kernel log d = logsumexp_i |u_i|, finite even where d is not). R is one-hot on the smallest
-///   log-energy among the unmasked components (ties split equally), logZ = −∞, and the row
+///   kernel log d = logsumexp_i |u_i|, for the quadratic kernels 2·log m + log(d/m²), finite even
+///   where d is not). R is one-hot on the smallest log-energy among the unmasked components
+///   (ties, including log-energies equal after rounding, split equally), logZ = −∞, and the row
 ///   contributes zero gradients.
 /// - A +∞ maximum (logw + logprior overflowing) splits R over the +∞ logits, logZ = +∞.
 func limitRow<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ n: Int, _ top: M.T,

@@ -198,4 +198,25 @@ final class EdgeCaseTests: XCTestCase {
         XCTAssertEqual(f.energies[0], 0.5, accuracy: 1e-6)
         assertNoNaN(try allGradients(p), "subnormal scale")
     }
+
+    /// Gaussian and mahalanobis energies that overflow still pick the nearest centre.
+    func testQuadraticOverflowPicksTheNearestCentre() throws {
+        var g = ProblemData(kernel: .gaussian, n: 1, k: 3, d: 2)
+        g.mu = [0, 0, 1, 0, 2e153, 0]
+        g.x = [3e154, 1e154]
+        g.scale = [0.5]
+        let f = try forward(g, Double.self)
+        XCTAssertEqual(f.energies, [.infinity, .infinity, .infinity])
+        XCTAssertEqual(f.resp, [0, 0, 1])
+        var m = ProblemData(kernel: .mahalanobis, n: 1, k: 2, d: 2)
+        m.mu = [0, 0, 5e153, 5e153]
+        m.x = [1e155, 1e155]
+        m.chol = [3, 0, 0, 3, 1, 0, 0, 1]
+        let fm = try forward(m, Double.self)
+        XCTAssertEqual(fm.resp, [0, 1])  // ‖x‖·3 > ‖x − mu‖·1
+        var f32 = g
+        f32.mu = [0, 0, 1, 0, 2e18, 0]
+        f32.x = [3e19, 1e19]
+        XCTAssertEqual(try forward(f32, Float.self).resp, [0, 0, 1])
+    }
 }
