@@ -283,6 +283,7 @@ def bench_workload(ie, w: Workload, peers: dict, missing: dict, machine: dict, l
             row["best_peer_ratio"] = timed[best] / row["library_s"]
     if "library_s" in row:
         row["floor_ratio"] = row["library_s"] / floor
+    row["load_average"] = os.getloadavg()[0]
     return row
 
 
@@ -405,7 +406,10 @@ def bench_memory(n, who):
     out = {}
     for name in who:
         cmd = [sys.executable, str(HERE / "memory.py"), name, str(n)]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        # A fixed mmap threshold returns every large freed block to the system, so memory
+        # freed by the warm-up call is not counted as resident before the measured one.
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
         if res.returncode == 0:
             out[name] = json.loads(res.stdout.strip().splitlines()[-1])
         else:
@@ -475,6 +479,10 @@ def main():
         w.arrays = {}
         print(f"  ... {w.name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     print_table(rows)
+    busy = max((r["load_average"] for r in rows), default=0)
+    if busy > (os.cpu_count() or 1) + 0.5:   # more runnable work than cores
+        print(f"  WARNING: load average up to {busy:.1f} on {os.cpu_count()} cores during the run: "
+              "other processes competed for the cores, so these times are inflated and noisy")
     print("  (x: not timed, see the note; n/a: the peer does not apply; best peer / lib > 1 means "
           "the library is faster; lib / floor: library time over the arithmetic floor)")
 
