@@ -1268,6 +1268,35 @@ static void test_statuses(void)
                      IE_ERR_BAD_STRUCT, "grads->struct_size");
     }
 
+    /* IE_ERR_DID_NOT_CONVERGE: a fit stopped by max_iter; its result is still written. */
+    {
+        double data[40], fit_mu[4];
+        for (int i = 0; i < 20; i++) {
+            data[2 * i] = (i % 2 ? 3.0 : -3.0) + uniform(-1, 1);
+            data[2 * i + 1] = uniform(-1, 1);
+        }
+        ie_fit_options_f64 options;
+        ie_fit_result_f64 result;
+        ie_fit_options_init_f64(&options);
+        ie_fit_result_init_f64(&result);
+        options.k = 2;
+        options.max_iter = 1;
+        options.tol = 0;
+        options.init = IE_INIT_RANDOM;
+        memset(fit_mu, POISON, sizeof fit_mu);
+        result.mu = fit_mu;
+        double poisoned;
+        memset(&poisoned, POISON, sizeof poisoned);
+        int status = ie_fit_f64(&options, 20, 2, data, NULL, &result);
+        int written = 1;
+        for (int i = 0; i < 4; i++)
+            written = written && memcmp(&fit_mu[i], &poisoned, sizeof poisoned) != 0 && fabs(fit_mu[i]) < 5;
+        check(status == IE_ERR_DID_NOT_CONVERGE && strstr(ie_last_error_message(), "max_iter") != NULL
+                  && result.n_iter == 1 && result.converged == 0 && written,
+              "fit stopped by max_iter: status %d (%s), n_iter %lld", status, ie_last_error_message(),
+              (long long)result.n_iter);
+    }
+
     /* The _f32 entry points check the same way. */
     {
         ie_problem_f32 q;
