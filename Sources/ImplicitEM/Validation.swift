@@ -71,6 +71,7 @@ struct Regions {
         self.capacity = capacity
     }
 
+    @inline(__always)
     private mutating func add<T>(_ name: StaticString, _ start: UnsafePointer<T>?, _ n: Int, output: Bool) {
         guard let start, n > 0, count < capacity else { return }
         let from = UInt(bitPattern: start)
@@ -79,10 +80,12 @@ struct Regions {
         count += 1
     }
 
+    @inline(__always)
     mutating func input<T>(_ name: StaticString, _ b: UnsafeBufferPointer<T>?) {
         add(name, b?.baseAddress, b?.count ?? 0, output: false)
     }
 
+    @inline(__always)
     mutating func output<T>(_ name: StaticString, _ b: UnsafeMutableBufferPointer<T>?) {
         add(name, b?.baseAddress.map { UnsafePointer($0) }, b?.count ?? 0, output: true)
     }
@@ -101,6 +104,7 @@ struct Regions {
 }
 
 /// Collects the call's buffers with `body`, then checks that no output overlaps anything else.
+@inline(__always)
 func checkNoOverlap(_ body: (inout Regions) -> Void) throws {
     try withUnsafeTemporaryAllocation(of: Region.self, capacity: 32) { buffer in
         guard let base = buffer.baseAddress else { return }
@@ -118,6 +122,7 @@ extension Problem {
     var usesDimension: Bool { kernel != .learned || x != nil }
 
     /// Adds every input buffer of the problem.
+    @inline(__always)
     func addInputs(_ r: inout Regions) {
         r.input("x", x); r.input("mu", mu); r.input("scale", scale); r.input("chol", chol)
         r.input("logw", logw); r.input("logprior", logprior); r.input("energies", energies)
