@@ -109,19 +109,19 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         shape: t.needShape ? acc + layout.shape : nil, chol: t.needChol ? acc + layout.chol : nil)
     let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
     let needsLogits = t.needsLogits
-    let d_ = scratch.energies, r = scratch.logits, coef = scratch.coefficient
+    let energy = scratch.energies, r = scratch.logits, coef = scratch.coefficient
     var tauSum: T = 0
 
     for n in rows {
-        model.energies(row: n, scratch: scratch, into: d_)
-        if let out = t.energies { for j in 0 ..< k { out[n * k + j] = d_[j] } }
+        model.energies(row: n, scratch: scratch, into: energy)
+        if let out = t.energies { for j in 0 ..< k { out[n * k + j] = energy[j] } }
         if !needsLogits { continue }
 
         // a_nk = logw_k + logprior_nk − d_nk/τ − c_k.
         let lp = s.logprior.map { $0 + n * k }
         var top = -T.infinity
         for j in 0 ..< k {
-            var a = -(d_[j] / tau)
+            var a = -(energy[j] / tau)
             if let logw = s.logw { a += logw[j] }
             if let lp { a += lp[j] }
             if let c = s.c { a -= c[j] }
@@ -188,7 +188,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             if rj != 0 { delta = rj * ((gLn + (gRow.map { $0[j] } ?? 0)) - dot) }
             coef[j] = delta == 0 ? 0 : -(delta / tau)
             if let deltaSums { deltaSums[j] += delta }
-            if delta != 0 { tauSum += delta * (d_[j] / tau) }
+            if delta != 0 { tauSum += delta * (energy[j] / tau) }
             if let g = t.gradLogprior { g[n * k + j] = delta }
             if let g = t.gradEnergies { g[n * k + j] = coef[j] }
         }
