@@ -190,10 +190,12 @@ final class EdgeCaseTests: XCTestCase {
     /// A scale whose inverse overflows (subnormal) is divided by, not multiplied with its inverse.
     func testSubnormalScale() throws {
         var p = ProblemData(kernel: .gaussian, n: 2, k: 2, d: 1)
-        p.mu = [0, 3e-309]
-        p.x = [2e-309, 2e-309]
+        let tiny = Double.leastNormalMagnitude / 8  // 1/tiny overflows
+        XCTAssertEqual(1 / tiny, .infinity)
+        p.mu = [0, 1.5 * tiny]
+        p.x = [tiny, tiny]
         p.scaleShape = .perComponent
-        p.scale = [2e-309, 1]
+        p.scale = [tiny, 1]
         let f = try forward(p, Double.self)
         XCTAssertEqual(f.energies[0], 0.5, accuracy: 1e-6)
         assertNoNaN(try allGradients(p), "subnormal scale")
