@@ -34,12 +34,12 @@ final class Arena {
 }
 
 /// The scale 1 that stands for an absent scale, one constant per precision.
-private let unitDouble: UnsafeMutablePointer<Double> = {
+nonisolated(unsafe) private let unitDouble: UnsafeMutablePointer<Double> = {
     let p = UnsafeMutablePointer<Double>.allocate(capacity: 1)
     p.initialize(to: 1)
     return p
 }()
-private let unitFloat: UnsafeMutablePointer<Float> = {
+nonisolated(unsafe) private let unitFloat: UnsafeMutablePointer<Float> = {
     let p = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     p.initialize(to: 1)
     return p
