@@ -72,7 +72,9 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         let partitions = Partitions(rows: s.n, costPerRow: s.costPerRow)
         let parts = partitions.count
         // Everything a partition needs, allocated up front so that workers cannot fail.
-        let scratchSize = try checkedProduct(3, max(s.k, 1), "scratch") + 3 * max(s.d, 1)
+        let (scratchSize, scratchOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
+            .addingReportingOverflow(try checkedProduct(3, max(s.d, 1), "scratch"))
+        if scratchOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         let stride = max(layout.size, 1)
         let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
         if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
