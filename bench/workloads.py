@@ -59,7 +59,7 @@ def w1(n=200_000, kernels=SEPARABLE, dtype="float64", tag="W1"):
 
 def all_workloads(quick=False):
     """The table's workloads; quick shrinks N so the whole run takes about a minute."""
-    s = 20 if quick else 1
+    s = 50 if quick else 1
     out = []
     out += w1(200_000 // s)
     out += w1(200_000 // s, ("gaussian", "laplace", "student_t"), "float32", "W1f")
