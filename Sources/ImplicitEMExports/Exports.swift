@@ -112,6 +112,7 @@ private func gradients<T: CScalar>(_ pointer: UnsafeRawPointer?, _ gL: UnsafePoi
         try Engine.gradients(args.problem, gL: inputView(gL, args.n), gR: inputView(gR, args.nk), out, grads)
     }
 }
+
 // MARK: - Sufficient statistics
 
 @_cdecl("ie_stats_f64")
