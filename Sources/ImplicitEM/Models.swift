@@ -101,6 +101,7 @@ struct SeparableModel<R: Rho>: EnergyModel {
         }
         var top = -T.infinity
         for i in 0 ..< d { top = max(top, abs(standardized(xr[i] - mr[i], fr[i * si]))) }
+        if !top.isFinite { return top }
         var sum: T = 0
         for i in 0 ..< d { sum += T.exp(abs(standardized(xr[i] - mr[i], fr[i * si])) - top) }
         return top + T.log(sum)
@@ -125,10 +126,12 @@ struct SeparableModel<R: Rho>: EnergyModel {
                 var scaleSum: T = 0
                 for i in 0 ..< d {
                     let u = standardized(xr[i] - mr[i], f)
-                    let g = standardized(coef * rho.derivative(u), f)
+                    let pull = coef * rho.derivative(u)
+                    let g = standardized(pull, f)
                     gxr[i] += g
                     gm[i] -= g
-                    scaleSum -= g * u
+                    // (ρ′·u)/s rather than (ρ′/s)·u: u = 0 with a tiny s gives 0, not ∞·0.
+                    scaleSum -= standardized(pull * u, f)
                     if wantShape { shapeSum += coef * rho.shapeDerivative(u) }
                 }
                 gScale[kk * scaleK] += scaleSum
@@ -136,10 +139,11 @@ struct SeparableModel<R: Rho>: EnergyModel {
                 let gs = gScale + kk * scaleK
                 for i in 0 ..< d {
                     let u = standardized(xr[i] - mr[i], fr[i])
-                    let g = standardized(coef * rho.derivative(u), fr[i])
+                    let pull = coef * rho.derivative(u)
+                    let g = standardized(pull, fr[i])
                     gxr[i] += g
                     gm[i] -= g
-                    gs[i] -= g * u
+                    gs[i] -= standardized(pull * u, fr[i])
                     if wantShape { shapeSum += coef * rho.shapeDerivative(u) }
                 }
             }

@@ -230,7 +230,8 @@ func limitRow<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ n: Int, _ top: M.T,
             r[j] = -T.infinity  // masked
             continue
         }
-        let logEnergy = model.logEnergy(row: n, component: j, scratch: scratch)
+        var logEnergy = model.logEnergy(row: n, component: j, scratch: scratch)
+        if logEnergy.isNaN { logEnergy = T.infinity }  // an infinite residual: as far as can be
         r[j] = logEnergy
         if logEnergy < best {
             best = logEnergy

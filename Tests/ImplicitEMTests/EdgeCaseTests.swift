@@ -221,4 +221,24 @@ final class EdgeCaseTests: XCTestCase {
         f32.x = [3e19, 1e19]
         XCTAssertEqual(try forward(f32, Float.self).resp, [0, 0, 1])
     }
+
+    /// The smallest subnormal scale: residuals of 0 and of ±∞, never NaN, rows still sum to 1.
+    func testSmallestScale() throws {
+        for kernel in [Kernel.gaussian, .laplace, .logistic, .studentT, .huber, .pseudoHuber, .exponential] {
+            for centre in [0.0, 1.0] {
+                var p = ProblemData(kernel: kernel, n: 2, k: 1, d: 1)
+                p.x = [0, 0]
+                p.mu = [centre]
+                p.scale = [Double.leastNonzeroMagnitude]
+                p.nu = 2
+                p.delta = 1
+                let f = try forward(p, Double.self)
+                XCTAssertEqual(f.resp, [1, 1], "\(kernel.name) mu = \(centre)")
+                let g = try allGradients(p)
+                for name in ["scale", "logw", "tau", "nu", "delta", "logprior", "energies"] {
+                    XCTAssertFalse(g[name]!.contains { $0.isNaN }, "\(kernel.name) mu = \(centre): NaN in \(name)")
+                }
+            }
+        }
+    }
 }
