@@ -44,15 +44,16 @@ func activationShape<T: IEFloat>(kernel: Kernel, z: UnsafeBufferPointer<T>, m: T
 @inline(__always)
 func activationLoop<R: Rho>(_ rho: R, _ z: UnsafeBufferPointer<R.T>, _ m: R.T, _ s: R.T, _ tau: R.T,
                             _ act: UnsafeMutablePointer<R.T>?, _ dact: UnsafeMutablePointer<R.T>?) {
-    let twoTau = 2 * tau, twoTauS = 2 * tau * s, gap = 2 * m / s
+    let twoTau = 2 * tau, twoTauS = 2 * tau * s
     for j in 0 ..< z.count {
-        let uMinus = (z[j] + m) / s, uPlus = (z[j] - m) / s
-        let t = rho.difference(uMinus, uPlus, gap: gap) / twoTau
+        let point = ActivationPoint(z: z[j], m: m, s: s)
+        let t = rho.difference(point) / twoTau
         if let act { act[j] = R.T.tanh(t) }
         if let dact {
-            let slope = (rho.derivative(uMinus) - rho.derivative(uPlus)) / twoTauS
+            let slope = (rho.derivative(point.a) - rho.derivative(point.b)) / twoTauS
             let weight = sech2(t)
-            dact[j] = weight == 0 ? 0 : weight * slope
+            // A NaN slope only arises from ∞ − ∞ at a vanishing scale, where the response is flat.
+            dact[j] = weight == 0 || slope.isNaN ? 0 : weight * slope
         }
     }
 }
@@ -65,18 +66,25 @@ func exponentialActivation<T: IEFloat>(_ z: UnsafeBufferPointer<T>, _ m: T, _ s:
     let logTwoTau = T.log(2 * tau), logTwoTauS = T.log(2 * tau) + T.log(s)
     let logMax = T.log(T.greatestFiniteMagnitude)
     for j in 0 ..< z.count {
-        let uMinus = (z[j] + m) / s, uPlus = (z[j] - m) / s
+        let point = ActivationPoint(z: z[j], m: m, s: s)
+        let uMinus = point.a, uPlus = point.b
         let a = abs(uMinus), b = abs(uPlus)
-        // |a − b| is 2|m|/s exactly when u₋ and u₊ have the same sign (they may round to one value).
-        let top = max(a, b), gap = (uMinus >= 0) == (uPlus >= 0) ? abs(2 * m / s) : abs(a - b)
+        // |a| − |b| exactly (u₋ and u₊ may round to one value, or both overflow).
+        let difference = point.absDifference
+        let top = max(a, b), gap = abs(difference)
         var t: T = 0
         if gap > 0 {
             let logAbsT = top + T.log(-T.expm1(-gap)) - logTwoTau
             let magnitude = logAbsT > logMax ? T.infinity : T.exp(logAbsT)
-            t = a > b ? magnitude : -magnitude
+            t = difference > 0 ? magnitude : -magnitude
         }
         if let act { act[j] = T.tanh(t) }
         if let dact {
+            if !top.isFinite {
+                // A vanishing scale: a step at the centre, flat elsewhere.
+                dact[j] = t == 0 ? T.infinity : 0
+                continue
+            }
             let signMinus: T = uMinus > 0 ? 1 : (uMinus < 0 ? -1 : 0)
             let signPlus: T = uPlus > 0 ? 1 : (uPlus < 0 ? -1 : 0)
             let scaled = signMinus * T.exp(a - top) - signPlus * T.exp(b - top)

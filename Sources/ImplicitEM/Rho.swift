@@ -3,6 +3,37 @@
 // Each is a small value type so that the row loops are specialised per kernel (no per-element
 // dispatch) and stay in a shape the optimiser can vectorise.
 
+/// One activation point: u₋ = (z + m)/s and u₊ = (z − m)/s, with their exact difference and
+/// midpoint (computed from z, m and s, since u₋ and u₊ may round together or overflow), and
+/// the unscaled residuals z ± m.
+struct ActivationPoint<T: IEFloat> {
+    let a: T, b: T
+    /// a − b = 2m/s.
+    let gap: T
+    /// (a + b)/2 = z/s.
+    let mid: T
+    let plus: T, minus: T
+
+    init(z: T, m: T, s: T) {
+        a = (z + m) / s
+        b = (z - m) / s
+        gap = 2 * (m / s)
+        mid = z / s
+        plus = z + m
+        minus = z - m
+    }
+
+    /// x·y where an exact 0 wins over ∞ (the limit the activation needs).
+    @inline(__always) static func times(_ x: T, _ y: T) -> T { x == 0 || y == 0 ? 0 : x * y }
+
+    /// |a| − |b| exactly: ±gap on one side of 0, ±2·mid across it.
+    @inline(__always) var absDifference: T {
+        if a >= 0 && b >= 0 { return gap }
+        if a <= 0 && b <= 0 { return -gap }
+        return a >= 0 ? 2 * mid : -2 * mid
+    }
+}
+
 /// ρ(u), ρ′(u) and ∂ρ/∂shape of one separable kernel with its shape parameter bound.
 protocol Rho {
     associatedtype T: IEFloat
@@ -12,20 +43,22 @@ protocol Rho {
     func derivative(_ u: T) -> T
     /// ∂ρ/∂shape (ν or δ); 0 for kernels without a shape parameter.
     func shapeDerivative(_ u: T) -> T
-    /// ρ(a) − ρ(b) given gap = a − b computed exactly by the caller: far out, a and b round to
-    /// the same value while their difference still matters (the activation at large |z|).
-    func difference(_ a: T, _ b: T, gap: T) -> T
+    /// ρ(a) − ρ(b) at an activation point, without the cancellation, ∞ − ∞ or ∞·0 of the
+    /// plain difference where a and b round together or overflow.
+    func difference(_ p: ActivationPoint<T>) -> T
 }
 
 extension Rho {
     @inline(__always) func shapeDerivative(_ u: T) -> T { 0 }
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T { value(a) - value(b) }
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T { value(p.a) - value(p.b) }
 
-    /// The midpoint rule ρ′((a + b)/2)·gap where a and b agree to 4 digits (error ~ (gap/a)² relative,
+    /// The midpoint rule ρ′(mid)·gap where a and b agree to 4 digits (error ~ (gap/a)² relative,
     /// for smooth ρ with ρ‴/ρ′ = O(1/u²)); the plain difference elsewhere.
-    @inline(__always) func smoothDifference(_ a: T, _ b: T, gap: T) -> T {
-        if (a > 0) == (b > 0) && abs(gap) < 1e-4 * min(abs(a), abs(b)) { return derivative(a / 2 + b / 2) * gap }
-        return value(a) - value(b)
+    @inline(__always) func smoothDifference(_ p: ActivationPoint<T>) -> T {
+        if (p.a > 0) == (p.b > 0) && abs(p.gap) < 1e-4 * min(abs(p.a), abs(p.b)) {
+            return ActivationPoint<T>.times(derivative(p.mid), p.gap)
+        }
+        return value(p.a) - value(p.b)
     }
 }
 
@@ -37,18 +70,14 @@ extension Rho {
 struct GaussianRho<T: IEFloat>: Rho {
     @inline(__always) func value(_ u: T) -> T { u * u / 2 }
     @inline(__always) func derivative(_ u: T) -> T { u }
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T { gap * (a / 2 + b / 2) }
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T { ActivationPoint<T>.times(p.gap, p.mid) }
 }
 
 /// laplace: ρ = |u|.
 struct LaplaceRho<T: IEFloat>: Rho {
     @inline(__always) func value(_ u: T) -> T { abs(u) }
     @inline(__always) func derivative(_ u: T) -> T { u > 0 ? 1 : (u < 0 ? -1 : 0) }
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T {
-        if a >= 0 && b >= 0 { return gap }
-        if a <= 0 && b <= 0 { return -gap }
-        return abs(a) - abs(b)
-    }
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T { p.absDifference }
 }
 
 /// logistic: ρ = log(1 + e^(−u)) = max(−u, 0) + log1p(e^(−|u|)).
@@ -59,9 +88,9 @@ struct LogisticRho<T: IEFloat>: Rho {
         let e = T.exp(-abs(u))
         return u >= 0 ? -e / (1 + e) : -1 / (1 + e)
     }
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T {
-        let linear = a <= 0 && b <= 0 ? -gap : max(-a, 0) - max(-b, 0)
-        return linear + (T.log1p(T.exp(-abs(a))) - T.log1p(T.exp(-abs(b))))
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T {
+        let linear = p.a <= 0 && p.b <= 0 ? -p.gap : max(-p.a, 0) - max(-p.b, 0)
+        return linear + (T.log1p(T.exp(-abs(p.a))) - T.log1p(T.exp(-abs(p.b))))
     }
 }
 
@@ -100,7 +129,11 @@ struct StudentTRho<T: IEFloat>: Rho {
         return -(w2 / (1 + w2)) / nu
     }
 
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T { smoothDifference(a, b, gap: gap) }
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T {
+        // Both residuals overflowed (a vanishing scale): ρ(a) − ρ(b) → 2·log(|z + m|/|z − m|).
+        if !p.a.isFinite && !p.b.isFinite { return 2 * (T.log(abs(p.plus)) - T.log(abs(p.minus))) }
+        return smoothDifference(p)
+    }
 }
 
 /// huber: u²/2 inside |u| ≤ δ, δ(|u| − δ/2) outside.
@@ -115,11 +148,11 @@ struct HuberRho<T: IEFloat>: Rho {
         let a = abs(u)
         return a <= delta ? 0 : a - delta
     }
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T {
-        if a >= delta && b >= delta { return delta * gap }
-        if a <= -delta && b <= -delta { return -delta * gap }
-        if abs(a) <= delta && abs(b) <= delta { return gap * (a / 2 + b / 2) }
-        return value(a) - value(b)
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T {
+        let a = abs(p.a), b = abs(p.b)
+        if a >= delta && b >= delta { return delta * p.absDifference }
+        if a <= delta && b <= delta { return ActivationPoint<T>.times(p.gap, p.mid) }
+        return value(p.a) - value(p.b)
     }
 }
 
@@ -147,7 +180,11 @@ struct PseudoHuberRho<T: IEFloat>: Rho {
         let q = (1 + w2).squareRoot()
         return delta * (w2 / (q * (q + 1))) * (w2 / (q + 1))
     }
-    @inline(__always) func difference(_ a: T, _ b: T, gap: T) -> T { smoothDifference(a, b, gap: gap) }
+    @inline(__always) func difference(_ p: ActivationPoint<T>) -> T {
+        // Far out ρ(u) = δ|u| − δ², so the difference is δ(|a| − |b|).
+        if !p.a.isFinite || !p.b.isFinite { return delta * p.absDifference }
+        return smoothDifference(p)
+    }
 }
 
 /// exponential: ρ = e^|u|. Energies overflow to +∞ for large |u|; the row code handles that

@@ -122,25 +122,31 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         // a_nk = logw_k + logprior_nk − d_nk/τ − c_k.
         let lp = s.logprior.map { $0 + n * k }
         var top = -T.infinity
+        var argmax = 0
         for j in 0 ..< k {
             var a = -(energy[j] / tau)
             if let logw = s.logw { a += logw[j] }
             if let lp { a += lp[j] }
             if let c = s.c { a -= c[j] }
             r[j] = a
-            top = max(top, a)
+            if a > top {
+                top = a
+                argmax = j
+            }
         }
         var logZ: T
         var regular = true
         if top.isFinite {
-            var sum: T = 0
+            // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
+            var rest: T = 0
             for j in 0 ..< k {
                 let e = T.exp(r[j] - top)
                 r[j] = e
-                sum += e
+                if j != argmax { rest += e }
             }
-            logZ = top + T.log(sum)
-            let inverse = 1 / sum
+            r[argmax] = 1
+            logZ = top + T.log1p(rest)
+            let inverse = 1 / (1 + rest)
             for j in 0 ..< k { r[j] *= inverse }
         } else {
             logZ = limitRow(model, s, n, top, scratch)

@@ -80,4 +80,18 @@ final class ActivationTests: XCTestCase {
         let (_, near) = try activation(.gaussian, [20], m: 1, scale: 1, tau: 1, Double.self)
         XCTAssertEqual(near[0], 4 * Glibc.exp(-40) / Glibc.pow(1 + Glibc.exp(-40), 2), accuracy: 1e-30)
     }
+
+    /// A vanishing (subnormal) scale: z ± m overflow after scaling, yet nothing is NaN.
+    func testVanishingScale() throws {
+        let z = [0.0, 0.5, -2.0, 3e300]
+        for kernel in Self.kernels {
+            let (act, dact) = try activation(kernel, z, m: 1, scale: 2.2e-311, nu: 2, delta: 0.5, tau: 1, Double.self)
+            for v in act { XCTAssertTrue(!v.isNaN && abs(v) <= 1, "\(kernel.name) act = \(v)") }
+            for v in dact { XCTAssertFalse(v.isNaN, "\(kernel.name) act' = \(v)") }
+            if kernel != .logistic {
+                XCTAssertEqual(act[0], 0, "\(kernel.name): symmetric kernels give 0 at z = 0")
+                XCTAssertEqual(act[1], kernel == .studentT ? Glibc.tanh(Glibc.log(1.5 / 0.5)) : 1, accuracy: 1e-15, kernel.name)
+            }
+        }
+    }
 }

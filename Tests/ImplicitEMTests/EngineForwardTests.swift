@@ -206,4 +206,13 @@ final class EngineForwardTests: XCTestCase {
             }
         }
     }
+
+    /// logZ = log1p(e^−40) when one term dominates, not 0 + log(1 + e^−40) = 0.
+    func testLogZWhenOneTermDominates() throws {
+        var p = ProblemData(kernel: .learned, n: 1, k: 2, d: 0)
+        p.energies = [0, 40]
+        let f = try forward(p, Double.self)
+        assertClose(f.logZ[0], Glibc.log1p(Glibc.exp(-40)), rel: 1e-14, "logZ")
+        assertClose(f.resp[1], Glibc.exp(-40) / (1 + Glibc.exp(-40)), rel: 1e-14, "r")
+    }
 }
