@@ -3,6 +3,7 @@
 #   make test-fuzz               replays fuzz/corpus and fuzz/regressions, then fuzzes 30 s (in make test)
 #   make test-edge               bad inputs, numerical edges and thread determinism from C (in make test)
 #   make test-valgrind           memcheck over the C example and C test programs (in make test)
+#   make valgrind-all            the same with test_edge's determinism problems too (slow)
 #   make test-hidden-toolchain   the C example and the Python tests with /opt/swift hidden (in make test, as root)
 #   make sanitize                swift test under ASan (release) and ConcurrencyTests under TSan (not in make test)
 # Recipes only: this fragment is read after core.mk and c.mk, whose variables and rules it uses.
@@ -20,7 +21,7 @@ VALGRIND_RUN  = valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-
                 --show-leak-kinds=definite --track-origins=yes -q
 HIDE_SWIFT   ?= /opt/swift
 
-.PHONY: fuzz fuzz-build test-fuzz test-edge test-valgrind test-hidden-toolchain sanitize robustness-deps
+.PHONY: fuzz fuzz-build test-fuzz test-edge test-valgrind valgrind-all test-hidden-toolchain sanitize robustness-deps
 TEST_TARGETS += test-edge test-fuzz test-valgrind test-hidden-toolchain
 
 # The core and the exports compiled with coverage and ASan as two modules; the target itself
@@ -75,11 +76,24 @@ robustness-deps:
 	@command -v valgrind >/dev/null 2>&1 || { echo "robustness: installing valgrind"; \
 	    $(C_SUDO) apt-get update -qq && $(C_SUDO) apt-get install -y -qq valgrind >/dev/null; }
 
+# In make test: the example, the C test program and test_edge (without its large determinism
+# problems, run natively by test-edge). `make valgrind-all` runs test_edge whole.
+VALGRIND_PROGRAMS = example test_implicitem "test_edge --memcheck"
+
+define run_valgrind
+	@mkdir -p $(ROBUST_DIR); for program in $(1); do \
+	    log=$(ROBUST_DIR)/valgrind-$$(echo $$program | cut -d' ' -f1).log; \
+	    $(VALGRIND_RUN) $(BUILD)/c/$$program > $$log 2>&1 \
+	    || { cat $$log; echo "valgrind: $$program has memory errors or leaks"; exit 1; }; \
+	    echo "valgrind: $$program: 0 errors, 0 bytes definitely lost"; \
+	done
+endef
+
 test-valgrind: $(BUILD)/c/example $(BUILD)/c/test_implicitem $(BUILD)/c/test_edge | robustness-deps
-	@mkdir -p $(ROBUST_DIR); for program in example test_implicitem test_edge; do \
-	    $(VALGRIND_RUN) $(BUILD)/c/$$program > $(ROBUST_DIR)/valgrind-$$program.log 2>&1 \
-	    || { cat $(ROBUST_DIR)/valgrind-$$program.log; echo "test-valgrind: $$program has memory errors"; exit 1; }; \
-	done; echo "test-valgrind: example, test_implicitem, test_edge: 0 errors, 0 bytes definitely lost"
+	$(call run_valgrind,$(VALGRIND_PROGRAMS))
+
+valgrind-all: $(BUILD)/c/example $(BUILD)/c/test_edge $(BUILD)/c/test_implicitem | robustness-deps
+	$(call run_valgrind,$(VALGRIND_PROGRAMS) test_edge)
 
 # A mount namespace with an empty tmpfs over the toolchain: nothing of Swift is left to load.
 # Needs root (or user namespaces); skipped with a message otherwise.

@@ -23,7 +23,7 @@ F32_MAX = float(np.finfo(np.float32).max)
 SPECIALS = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e300, -1e300, 1e-300, -1e-300, 5e-324,
             1.7976931348623157e308, F32_MAX, -F32_MAX, 1.2e-38, 1e-45, 709.8, 710.0, -745.0,
             88.8, 1e10, -1e10, 1e38, 1e-38]
-SETTINGS = settings(max_examples=250, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
 
@@ -63,7 +63,10 @@ def problems(draw, moderate_only=False):
     """Keyword arguments for ie.forward/ie.gradients: any kernel, shape, dtype, special value,
     mask and (rarely) a wrong shape."""
     kernel = draw(st.sampled_from(KERNELS))
-    dtype = draw(st.sampled_from([np.float64, np.float32, np.float32, np.int64, np.float16]))
+    # Integer and float16 inputs are converted to float64 (docs/API.md); integers would turn
+    # moderate scales into 0, so moderate problems use the two computing precisions only.
+    dtype = draw(st.sampled_from([np.float64, np.float32] if moderate_only
+                                 else [np.float64, np.float32, np.float32, np.int64, np.float16]))
     n = draw(st.integers(0 if not moderate_only else 1, 5))
     k = draw(st.integers(0 if not moderate_only else 1, 4))
     d = draw(st.integers(0 if not moderate_only else 1, 3))
@@ -283,3 +286,24 @@ def test_non_numeric_and_mixed_inputs_raise_implicitem_error():
         ie.forward(np.zeros(3), x)                    # x must be (N, D)
     with pytest.raises(ie.ImplicitEMError):
         ie.forward(np.zeros((0, 2)), x)               # N = 0
+
+
+# Inputs hypothesis found that broke an invariant; each stays here for good.
+FOUND = [
+    # Exponential, s = 5e-324: u = -1/s overflows, the one component's energy is +inf; the
+    # limit gives it all the responsibility, the library returned a row of zeros.
+    {"kernel": "exponential", "x": np.zeros((4, 1)), "mu": np.ones((1, 1)), "scale": 5e-324},
+    # Logistic, s = 5e-324, u = 0: d/ds = -rho'(0)·0/s is 0; the library returned NaN.
+    {"kernel": "logistic", "x": np.zeros((4, 1)), "mu": np.zeros((1, 1)), "scale": 5e-324},
+]
+
+
+@pytest.mark.parametrize("kw", FOUND, ids=[f"{kw['kernel']}-scale-{kw['scale']}" for kw in FOUND])
+def test_inputs_found_by_hypothesis(kw):
+    result = call_or_error(ie.gradients, **kw)
+    if result is None:
+        return  # rejecting the input is also a defined answer
+    check_forward_invariants(result, kw, moderate=False)
+    for name in ("x", "mu", "scale", "tau", "logw", "energies_grad"):
+        g = getattr(result, name)
+        assert not np.isnan(np.asarray(g)).any(), f"gradient {name} has NaN: {g}"
