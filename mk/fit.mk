@@ -5,6 +5,7 @@
 # missing; neither is a run-time dependency of the package.
 
 DEMO_DIR := $(BUILD)/demo
+FIT_TEST_FILES := test_mixture.py test_cli.py test_demo.py
 
 .PHONY: demo test-fit
 TEST_TARGETS += test-fit
@@ -29,5 +30,4 @@ demo: lib
 test-fit: lib
 	$(call fit_pip_install,numpy pytest sklearn matplotlib)
 	PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q \
-	    bindings/python/tests/test_mixture.py bindings/python/tests/test_cli.py \
-	    bindings/python/tests/test_demo.py
+	    $(addprefix bindings/python/tests/,$(FIT_TEST_FILES))

@@ -3,8 +3,6 @@
 # declared as run-time dependencies of the package (numpy is its only one).
 
 PYTHON_TEST_MODULES := numpy scipy pytest hypothesis
-# The fitting's tests run in test-fit (mk/fit.mk), which installs their extra dependencies.
-FIT_TEST_FILES := test_mixture.py test_cli.py test_demo.py
 
 .PHONY: test-python
 TEST_TARGETS += test-python
@@ -17,4 +15,5 @@ test-python: lib
 	    $(PYTHON) -m pip install --quiet $$missing \
 	    || $(PYTHON) -m pip install --quiet --break-system-packages $$missing; \
 	fi
+	# The fitting's tests (FIT_TEST_FILES) run in test-fit, which installs their extra dependencies.
 	$(PYTHON) -m pytest -q bindings/python/tests $(addprefix --ignore=bindings/python/tests/,$(FIT_TEST_FILES))
