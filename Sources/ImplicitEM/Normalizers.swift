@@ -26,6 +26,17 @@ private func checkPositive(_ value: Double, _ name: String, _ kernel: Kernel) th
     }
 }
 
+/// exp(−(a + aError)/b) with the quotient's rounding error restored (by FMA), so that a large
+/// exponent (Huber's δ²/(2τ), vMF's 2/τ) costs no more than exp's own rounding.
+/// nil where a or b is not finite (the caller then has a plainer form).
+private func expOfNegativeQuotient(_ a: Double, _ b: Double, numeratorError: Double = 0) -> Double? {
+    guard a.isFinite, b.isFinite, numeratorError.isFinite else { return nil }
+    let q = a / b
+    guard q < 746 else { return 0 }  // below the smallest subnormal
+    let remainder = (fma(-q, b, a) + numeratorError) / b
+    return exp(-q) * exp(-remainder)
+}
+
 /// log Z_ρ = log ∫ exp(−ρ(u)/τ) du of a separable kernel (KERNELS.md, "Normalised kernels").
 /// Throws `.unsupported` for logistic, for student_t with τ ≥ 2, and for non-separable kernels;
 /// `.badParameter` for τ (or the kernel's ν, δ) not finite and > 0.
@@ -82,7 +93,8 @@ private func studentTLogNormalizer(tau: Double, nu: Double) throws -> Normalizer
 /// ∂log Z/∂δ = −e^(−t²)/(δ·t·g) and ∂log Z/∂τ = (1 + e^(−t²)/(t·g))/(2τ). t·g ≥ 1 never cancels.
 private func huberLogNormalizer(tau: Double, delta: Double) -> NormalizerTerm {
     let t = delta / (2.0.squareRoot() * tau.squareRoot())  // may over/underflow: both ends handled below
-    let gauss = exp(-t * t)
+    let gauss = expOfNegativeQuotient(delta * delta, 2 * tau, numeratorError: fma(delta, delta, -delta * delta))
+        ?? exp(-t * t)
     let tg = Double.pi.squareRoot() * t * erf(t) + gauss
     let value: Double
     if t >= 1 {
@@ -148,7 +160,7 @@ func vonMisesFisherLogNormalizer(dimension: Int, tau: Double) throws -> Normaliz
     }
     try checkPositive(tau, "tau", .cosine)
     if dimension == 1 {
-        let e = exp(-2 / tau)
+        let e = expOfNegativeQuotient(2, tau) ?? 0
         return NormalizerTerm(value: log1p(e), dTau: (2 * e / (1 + e) / tau) / tau, dShape: 0)
     }
     let halfD = 0.5 * Double(dimension)

@@ -20,6 +20,8 @@ D = mp.mpf
 
 def fmt(x):
     x = float(x)
+    if math.isnan(x):
+        return ".nan"
     if math.isinf(x):
         return ".infinity" if x > 0 else "-.infinity"
     return repr(x)
@@ -136,8 +138,18 @@ code = {"student_t": 4, "huber": 5, "pseudo_huber": 6, "exponential": 7}
 for kernel, pts in cases.items():
     for tau, shape in pts:
         v = logz(kernel, tau, shape)
-        dt = mp.diff(lambda t: logz(kernel, t, shape), D(tau))
-        ds = mp.diff(lambda s: logz(kernel, tau, s), D(shape)) if shape else D(0)
+        # Central differences with a relative step of 1e-15, carried at enough digits that the
+        # change of log Z is resolved: Huber's ∂/∂δ is e^(−t²) (t² = δ²/2τ) relative to it, so
+        # it is only tabulated (else NaN: not checked) where t² ≤ 1300.
+        t2 = shape * shape / (2 * tau) if kernel == "huber" else 0
+        with mp.workdps(60 + int(min(t2, 1300) / 2.3)):
+            dt = mp.diff(lambda t: logz(kernel, t, shape), D(tau), h=D(tau) * D("1e-15"))
+            if not shape:
+                ds = D(0)
+            elif t2 > 1300:
+                ds = mp.nan
+            else:
+                ds = mp.diff(lambda s: logz(kernel, tau, s), D(shape), h=D(shape) * D("1e-15"))
         rows.append([code[kernel], tau, shape, v, dt, ds])
 table("separable", "[kernel raw value, τ, ν or δ, log Z_ρ, ∂/∂τ, ∂/∂shape]", rows)
 
@@ -145,6 +157,6 @@ rows = []
 for dim in [2, 3, 4, 5, 10, 51, 52, 100, 1000, 4096]:
     for tau in [1e-6, 1e-3, 0.05, 0.5, 1.0, 10.0, 1e6]:
         v = vmf(dim, tau)
-        dt = mp.diff(lambda t: vmf(dim, t), D(tau))
+        dt = mp.diff(lambda t: vmf(dim, t), D(tau), h=D(tau) * D("1e-15"))
         rows.append([dim, tau, v, dt])
 table("vonMisesFisher", "[D, τ, c, dc/dτ]", rows)
