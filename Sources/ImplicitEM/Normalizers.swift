@@ -165,7 +165,7 @@ func vonMisesFisherLogNormalizer(dimension: Int, tau: Double) throws -> Normaliz
     }
     let halfD = 0.5 * Double(dimension)
     let core = besselIScaledCore(order: halfD - 1, tau: tau)
-    // For τ below ~1e-154 the true dc/dτ ≈ (D − 1)/(2τ) may exceed Double's range (+∞).
+    // dc/dτ ≈ (D − 1)/(2τ) for small τ: +∞ only where that exceeds Double's range (subnormal τ).
     return NormalizerTerm(value: halfD * logTwoPi + core.logScaledPlusPower,
                           dTau: (core.ratioComplement / tau) / tau, dShape: 0)
 }

@@ -253,12 +253,12 @@ final class NormalizersTests: XCTestCase {
     func testGaussianAndLaplaceClosedForms() throws {
         for tau in [1e-6, 0.3, 1, 7, 1e6] {
             let g = try separableLogNormalizer(.gaussian, tau: tau, nu: 0, delta: 0)
-            assertClose(g.value, 0.5 * log(2 * Double.pi * tau), tol: 1e-15, floor: 1, "gaussian value τ = \(tau)")
-            assertClose(g.dTau, 0.5 / tau, tol: 1e-15, "gaussian dτ")
+            assertClose(g.value, 0.5 * log(2 * Double.pi * tau), rel: 1e-15, floor: 1, "gaussian value τ = \(tau)")
+            assertClose(g.dTau, 0.5 / tau, rel: 1e-15, "gaussian dτ")
             XCTAssertEqual(g.dShape, 0)
             let l = try separableLogNormalizer(.laplace, tau: tau, nu: 0, delta: 0)
-            assertClose(l.value, log(2 * tau), tol: 1e-15, floor: 1, "laplace value τ = \(tau)")
-            assertClose(l.dTau, 1 / tau, tol: 1e-15, "laplace dτ")
+            assertClose(l.value, log(2 * tau), rel: 1e-15, floor: 1, "laplace value τ = \(tau)")
+            assertClose(l.dTau, 1 / tau, rel: 1e-15, "laplace dτ")
             XCTAssertEqual(l.dShape, 0)
         }
     }
@@ -269,13 +269,13 @@ final class NormalizersTests: XCTestCase {
             let (tau, shape) = (row[1], row[2])
             let term = try separableLogNormalizer(kernel, tau: tau, nu: shape, delta: shape)
             let at = "\(kernel.name) τ = \(tau), shape = \(shape)"
-            assertClose(term.value, row[3], tol: 1e-14, floor: 1, "value, \(at)")
-            assertClose(term.dTau, row[4], tol: 1e-13, "∂/∂τ, \(at)")
+            assertClose(term.value, row[3], rel: 1e-14, floor: 1, "value, \(at)")
+            assertClose(term.dTau, row[4], rel: 1e-13, "∂/∂τ, \(at)")
             if row[5].isNaN {
                 // Huber with t² = δ²/(2τ) > 1300: ∂/∂δ = −e^(−t²)/(δ·t·g) is below Double's smallest subnormal.
                 XCTAssertEqual(term.dShape, 0, "∂/∂shape, \(at)")
             } else {
-                assertClose(term.dShape, row[5], tol: 1e-13, "∂/∂shape, \(at)")
+                assertClose(term.dShape, row[5], rel: 1e-13, "∂/∂shape, \(at)")
             }
         }
     }
@@ -284,8 +284,8 @@ final class NormalizersTests: XCTestCase {
         for row in Reference.vonMisesFisher {
             let (dimension, tau) = (Int(row[0]), row[1])
             let term = try vonMisesFisherLogNormalizer(dimension: dimension, tau: tau)
-            assertClose(term.value, row[2], tol: 5e-14, floor: 1, "vMF c, D = \(dimension), τ = \(tau)")
-            assertClose(term.dTau, row[3], tol: 1e-13, "vMF dc/dτ, D = \(dimension), τ = \(tau)")
+            assertClose(term.value, row[2], rel: 5e-14, floor: 1, "vMF c, D = \(dimension), τ = \(tau)")
+            assertClose(term.dTau, row[3], rel: 1e-13, "vMF dc/dτ, D = \(dimension), τ = \(tau)")
             XCTAssertEqual(term.dShape, 0)
         }
     }
@@ -304,7 +304,7 @@ final class NormalizersTests: XCTestCase {
         for (kernel, tau, shape, width) in cases {
             let term = try separableLogNormalizer(kernel, tau: tau, nu: shape, delta: shape)
             let quadrature = quadratureLogNormalizer(kernel, tau: tau, nu: shape, delta: shape, scale: width)
-            assertClose(term.value, quadrature, tol: 1e-13, floor: 1, "\(kernel.name) τ = \(tau), shape = \(shape)")
+            assertClose(term.value, quadrature, rel: 1e-13, floor: 1, "\(kernel.name) τ = \(tau), shape = \(shape)")
         }
     }
 
@@ -326,13 +326,13 @@ final class NormalizersTests: XCTestCase {
                     want = logSphere + log(integral)
                 }
                 let term = try vonMisesFisherLogNormalizer(dimension: dimension, tau: tau)
-                assertClose(term.value, want, tol: 1e-13, floor: 1, "vMF D = \(dimension), τ = \(tau)")
+                assertClose(term.value, want, rel: 1e-13, floor: 1, "vMF D = \(dimension), τ = \(tau)")
             }
         }
     }
 
     /// Rounding alone makes the extrapolated difference quotient wrong by ~3ε·|value|/step; as a
-    /// floor for `tol: 1e-9` this allows ten times that, and no more.
+    /// floor for `rel: 1e-9` this allows ten times that, and no more.
     private func roundoffFloor(_ value: Double, _ step: Double) -> Double {
         3e10 * Double.ulpOfOne * max(1, abs(value)) / step
     }
@@ -359,12 +359,12 @@ final class NormalizersTests: XCTestCase {
             let tauStep = 1e-3 * (kernel == .studentT ? min(tau, 2 - tau) : tau)
             let byTau = try derivative({ try separableLogNormalizer(kernel, tau: $0, nu: shape, delta: shape).value },
                                        at: tau, step: tauStep)
-            assertClose(term.dTau, byTau, tol: 1e-9, floor: roundoffFloor(term.value, tauStep),
+            assertClose(term.dTau, byTau, rel: 1e-9, floor: roundoffFloor(term.value, tauStep),
                         "\(kernel.name) ∂/∂τ at τ = \(tau), shape = \(shape)")
             if shape > 0 {
                 let byShape = try derivative({ try separableLogNormalizer(kernel, tau: tau, nu: $0, delta: $0).value },
                                              at: shape, step: 1e-3 * shape)
-                assertClose(term.dShape, byShape, tol: 1e-9, floor: roundoffFloor(term.value, 1e-3 * shape),
+                assertClose(term.dShape, byShape, rel: 1e-9, floor: roundoffFloor(term.value, 1e-3 * shape),
                             "\(kernel.name) ∂/∂shape at τ = \(tau), shape = \(shape)")
             }
         }
@@ -376,7 +376,7 @@ final class NormalizersTests: XCTestCase {
                 let term = try vonMisesFisherLogNormalizer(dimension: dimension, tau: tau)
                 let byTau = try derivative({ try vonMisesFisherLogNormalizer(dimension: dimension, tau: $0).value },
                                            at: tau, step: 1e-3 * tau)
-                assertClose(term.dTau, byTau, tol: 1e-9, floor: roundoffFloor(term.value, 1e-3 * tau),
+                assertClose(term.dTau, byTau, rel: 1e-9, floor: roundoffFloor(term.value, 1e-3 * tau),
                             "vMF dc/dτ, D = \(dimension), τ = \(tau)")
             }
         }
@@ -428,14 +428,14 @@ final class NormalizersTests: XCTestCase {
         let gaussian = try separableLogNormalizer(.gaussian, tau: 0.8, nu: 0, delta: 0)
         for kernel in [Kernel.huber, .pseudoHuber] {
             let big = try separableLogNormalizer(kernel, tau: 0.8, nu: 0, delta: 1e8)
-            assertClose(big.value, gaussian.value, tol: 1e-14, floor: 1, "\(kernel.name) δ → ∞")
-            assertClose(big.dTau, gaussian.dTau, tol: 1e-14, "\(kernel.name) δ → ∞, ∂/∂τ")
+            assertClose(big.value, gaussian.value, rel: 1e-14, floor: 1, "\(kernel.name) δ → ∞")
+            assertClose(big.dTau, gaussian.dTau, rel: 1e-14, "\(kernel.name) δ → ∞, ∂/∂τ")
             let small = try separableLogNormalizer(kernel, tau: 0.8, nu: 0, delta: 1e-9)
-            assertClose(small.value, log(2 * 0.8 / 1e-9), tol: 1e-14, floor: 1, "\(kernel.name) δ → 0")
-            assertClose(small.dShape, -1 / 1e-9, tol: 1e-12, "\(kernel.name) δ → 0, ∂/∂δ")
+            assertClose(small.value, log(2 * 0.8 / 1e-9), rel: 1e-14, floor: 1, "\(kernel.name) δ → 0")
+            assertClose(small.dShape, -1 / 1e-9, rel: 1e-12, "\(kernel.name) δ → 0, ∂/∂δ")
         }
         let t = try separableLogNormalizer(.studentT, tau: 1e-12, nu: 3, delta: 0)
-        assertClose(t.value, 0.5 * log(Double.pi * 3 * 1e-12), tol: 1e-12, floor: 1, "student_t τ → 0")
+        assertClose(t.value, 0.5 * log(Double.pi * 3 * 1e-12), rel: 1e-12, floor: 1, "student_t τ → 0")
     }
 
     func testErrors() {
