@@ -6,6 +6,7 @@ function and its result is finite and normal, checked against scipy (the script 
 disagree by more than 1e-13 relative). The printed Swift tables are pasted into the tests.
 
 Run: python3 scripts/reference/special_values.py > /tmp/tables.swift
+With --debye it prints instead the Debye polynomial table of Sources/ImplicitEM/SpecialFunctions.swift.
 """
 import math
 import sys
@@ -16,6 +17,31 @@ import scipy.special as sc
 
 mp.mp.dps = 50
 D = mp.mpf
+
+
+def debye_polynomials(count=15):
+    """u_1 … u_count of Debye's expansion of I_ν(νz), exactly: u_{k+1} = ½p²(1 − p²)u_k′ + ⅛∫₀ᵖ(1 − 5t²)u_k(t)dt."""
+    from fractions import Fraction as Q
+
+    u = [{0: Q(1)}]  # power of p -> coefficient
+    for _ in range(count):
+        prev = u[-1]
+        nxt = {}
+        for e, c in prev.items():
+            if e > 0:  # ½p²(1 − p²)·e·c·p^(e−1)
+                nxt[e + 1] = nxt.get(e + 1, 0) + Q(1, 2) * e * c
+                nxt[e + 3] = nxt.get(e + 3, 0) - Q(1, 2) * e * c
+            nxt[e + 1] = nxt.get(e + 1, 0) + c / (8 * (e + 1))  # ⅛∫ t^e
+            nxt[e + 3] = nxt.get(e + 3, 0) - 5 * c / (8 * (e + 3))  # ⅛∫ −5t^(e+2)
+        u.append({e: c for e, c in nxt.items() if c != 0})
+    for k in range(1, count + 1):
+        coefficients = [u[k].get(k + 2 * j, 0) for j in range(k + 1)]
+        print("    [" + ", ".join(repr(float(c)) for c in coefficients) + "],")
+
+
+if "--debye" in sys.argv:
+    debye_polynomials()
+    sys.exit(0)
 
 
 def fmt(x):
@@ -89,8 +115,8 @@ rows = []
 orders = [0.0, 0.5, 1.0, 1.5, 2.0, 3.7, 10.0, 24.5, 24.9, 25.0, 50.5, 200.0, 1023.0, 2047.0]
 points = [1e-6, 0.3, 2.0, 2.5, 7.0, 19.0, 21.0, 60.0, 333.0, 1e4, 1e6, 1e12]
 for nu in orders:
-    # also both sides of each switch between methods (κ = 2 and κ = 20 + ν²/2 below order 25)
-    borders = [2.0 * (1 - 1e-9), 2.0 * (1 + 1e-9)]
+    # also both sides of each switch between methods (κ = 5 and κ = 20 + ν²/2 below order 25)
+    borders = [5.0 * (1 - 1e-9), 5.0 * (1 + 1e-9)]
     if nu < 25:
         borders += [(20 + nu * nu / 2) * (1 - 1e-9), (20 + nu * nu / 2) * (1 + 1e-9)]
     for x in points + borders:
