@@ -89,7 +89,10 @@ struct RowPass<T: IEFloat>: ModelVisitor {
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
                 vector3: base + 3 * s.k + 2 * max(s.d, 1))
-            passRows(model, s, targets, layout, partitions.range(p), scratch, accumulators + p * stride)
+            let rows = partitions.range(p), acc = accumulators + p * stride
+            if !passRowsVectorized(s, targets, layout, rows, scratch, acc) {
+                passRows(model, s, targets, layout, rows, scratch, acc)
+            }
         }
         // Reduce in partition order.
         for p in 1 ..< max(parts, 1) {
