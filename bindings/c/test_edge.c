@@ -396,6 +396,77 @@ static void test_bad_sizes(void)
     }
 }
 
+/* NULL inputs a kernel needs, unknown enums, unsupported normalisation, bad struct sizes. */
+static void test_bad_structure(void)
+{
+    struct { const char *what; int kernel; int want; const char *needle; } cases[] = {
+        {"x NULL", IE_KERNEL_GAUSSIAN, IE_ERR_NULL_POINTER, "x"},
+        {"mu NULL", IE_KERNEL_COSINE, IE_ERR_NULL_POINTER, "mu"},
+        {"chol NULL", IE_KERNEL_MAHALANOBIS, IE_ERR_NULL_POINTER, "chol"},
+        {"energies NULL", IE_KERNEL_LEARNED, IE_ERR_NULL_POINTER, "energ"},
+        {"kernel 0", 0, IE_ERR_BAD_ENUM, "kernel"},
+        {"kernel 11", 11, IE_ERR_BAD_ENUM, "kernel"},
+        {"kernel -1", -1, IE_ERR_BAD_ENUM, "kernel"},
+        {"scale_shape 0", IE_KERNEL_LAPLACE, IE_ERR_BAD_ENUM, "scale_shape"},
+        {"scale_shape 4", IE_KERNEL_HUBER, IE_ERR_BAD_ENUM, "scale_shape"},
+        {"normalised logistic", IE_KERNEL_LOGISTIC, IE_ERR_UNSUPPORTED, "logistic"},
+        {"normalised learned", IE_KERNEL_LEARNED, IE_ERR_UNSUPPORTED, "learned"},
+        {"normalised student_t, tau = 2", IE_KERNEL_STUDENT_T, IE_ERR_UNSUPPORTED, "tau"},
+        {"struct_size + 8", IE_KERNEL_GAUSSIAN, IE_ERR_BAD_STRUCT, "struct_size"},
+        {"struct_size 0", IE_KERNEL_GAUSSIAN, IE_ERR_BAD_STRUCT, "struct_size"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int entry = 0; entry < ENTRY_COUNT; entry++) {
+            /* Statistics do not normalise: the unsupported combinations are forward/gradients only. */
+            if (cases[c].want == IE_ERR_UNSUPPORTED && entry == STATS) continue;
+            for (int f32 = 0; f32 < 2; f32++) {
+                Arrays64 a;
+                Arrays32 b;
+                Outputs o;
+                fill_arrays(&a);
+                to_f32(&a, &b);
+                poison(&o);
+                ie_problem_f64 p;
+                ie_problem_f32 q;
+                problem64(&p, cases[c].kernel, &a);
+                problem32(&q, cases[c].kernel, &b);
+                const char *w = cases[c].what;
+                if (!strcmp(w, "x NULL")) { p.x = NULL; q.x = NULL; }
+                if (!strcmp(w, "mu NULL")) { p.mu = NULL; q.mu = NULL; }
+                if (!strcmp(w, "chol NULL")) { p.chol = NULL; q.chol = NULL; }
+                if (!strcmp(w, "energies NULL")) { p.energies = NULL; q.energies = NULL; }
+                if (!strcmp(w, "scale_shape 0")) { p.scale_shape = 0; q.scale_shape = 0; }
+                if (!strcmp(w, "scale_shape 4")) { p.scale_shape = 4; q.scale_shape = 4; }
+                if (!strncmp(w, "normalised", 10)) { p.normalized = 1; q.normalized = 1; }
+                if (cases[c].kernel == IE_KERNEL_STUDENT_T) { p.tau = 2; q.tau = 2; }
+                if (!strcmp(w, "struct_size + 8")) { p.struct_size += 8; q.struct_size += 8; }
+                if (!strcmp(w, "struct_size 0")) { p.struct_size = 0; q.struct_size = 0; }
+                int status = f32 ? call32(entry, &q, &b, &o) : call64(entry, &p, &a, &o);
+                char what[128];
+                snprintf(what, sizeof what, "%s %s (%s)", entry_names[entry], w, f32 ? "f32" : "f64");
+                const char *needles[] = {cases[c].needle, NULL};
+                expect_rejected(what, status, cases[c].want, &o, needles);
+            }
+        }
+    }
+    /* Statistics with a negative or non-finite weight. */
+    const double weights[] = {-1.0, -1e-300, NAN, INFINITY};
+    for (size_t v = 0; v < sizeof weights / sizeof weights[0]; v++) {
+        Arrays64 a;
+        Outputs o;
+        ie_problem_f64 p;
+        fill_arrays(&a);
+        a.weights[2] = weights[v];
+        problem64(&p, IE_KERNEL_GAUSSIAN, &a);
+        poison(&o);
+        int status = call64(STATS, &p, &a, &o);
+        char what[64];
+        snprintf(what, sizeof what, "stats weights[2] = %g", weights[v]);
+        const char *needles[] = {"weights", "2", NULL};
+        expect_rejected(what, status, isfinite(weights[v]) ? IE_ERR_BAD_PARAMETER : IE_ERR_NONFINITE_INPUT, &o, needles);
+    }
+}
+
 /* Overlaps of every output with an input, and of two outputs. */
 static void test_overlaps(void)
 {
@@ -768,6 +839,7 @@ int main(int argc, char **argv)
     test_nonfinite_sweep();
     test_bad_parameters();
     test_bad_sizes();
+    test_bad_structure();
     test_overlaps();
     int bad = bad_cases;
     test_numerical_edges();
