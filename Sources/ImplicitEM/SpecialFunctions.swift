@@ -136,7 +136,7 @@ func exponentialIntegralE1Scaled(_ x: Double) -> Double {
         c = b + an / c
         let step = c * d
         h *= step
-        if abs(step - 1) <= Double.ulpOfOne { break }
+        if step == 1 { break }  // the last factor no longer changes h
         i += 1
     }
     return h
