@@ -25,7 +25,7 @@ import peer_numpy  # noqa: E402
 from workloads import DELTA, NU, SEPARABLE, Workload, all_workloads, floor_seconds, w1  # noqa: E402
 
 PEERS = ("numpy", "jax", "torch", "sklearn")
-TOLERANCE = {"float64": 1e-6, "float32": 3e-3}   # max |peer - library| / max |library|, per output
+TOLERANCE = {"float64": 1e-7, "float32": 1e-3}   # |peer - library|_2 / |library|_2, per output
 
 
 # ------------------------------------------------------------------------------------ timing
@@ -192,9 +192,12 @@ def compare(ref: dict, got: dict, dtype: str):
         a = a.reshape(b.shape)
         if not np.all(np.isfinite(a)):
             return f"{name}: non-finite values"
-        err = float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
+        # Normwise: a few elements on a kink of rho (laplace's sign at u = 0 in float32) may
+        # round to the other side in one implementation without the result being wrong.
+        err = float(np.linalg.norm(a - b) / max(float(np.linalg.norm(b)), 1e-300))
         if not err <= TOLERANCE[dtype]:
-            worst.append(f"{name} rel.err {err:.1e}")
+            worst.append(f"{name} normwise rel.err {err:.1e}, max abs err "
+                         f"{float(np.max(np.abs(a - b))):.1e} (max |library| {float(np.max(np.abs(b))):.1e})")
     return "; ".join(worst) or None
 
 
