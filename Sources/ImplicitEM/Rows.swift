@@ -142,11 +142,8 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if top.isFinite {
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
             var rest: T = 0
-            for j in 0 ..< k {
-                let e = T.exp(r[j] - top)
-                r[j] = e
-                if j != argmax { rest += e }
-            }
+            exponentialShifted(r, k, minus: top)
+            for j in 0 ..< k where j != argmax { rest += r[j] }
             r[argmax] = 1
             logZ = top + T.log1p(rest)
             let inverse = 1 / (1 + rest)
