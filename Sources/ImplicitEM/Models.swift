@@ -173,10 +173,7 @@ struct CosineModel<T: IEFloat>: EnergyModel {
         let xNorm = safeNorm(x + n * d, d, unit: xUnit)
         for k in 0 ..< setup.k {
             if xNorm == 0 || muNorm[k] == 0 { out[k] = 1; continue }
-            let mr = muUnit + k * d
-            var dot: T = 0
-            for i in 0 ..< d { dot += xUnit[i] * mr[i] }
-            out[k] = 1 - dot
+            out[k] = 1 - dotProduct(xUnit, muUnit + k * d, d)
         }
     }
 
@@ -190,16 +187,10 @@ struct CosineModel<T: IEFloat>: EnergyModel {
             let coef = coefficient[k]
             if coef == 0 || muNorm[k] == 0 { continue }
             let mr = muUnit + k * d
-            var c: T = 0
-            for i in 0 ..< d { c += xUnit[i] * mr[i] }
+            let c = dotProduct(xUnit, mr, d)
             // ∂d/∂x = −(mû − c·x̂)/‖x‖, ∂d/∂mu = −(x̂ − c·mû)/‖mu‖.
-            if let gx {
-                for i in 0 ..< d { gx[i] -= coef * ((mr[i] - c * xUnit[i]) / xNorm) }
-            }
-            if let gMu = grads.mu {
-                let norm = muNorm[k]
-                for i in 0 ..< d { gMu[k * d + i] -= coef * ((xUnit[i] - c * mr[i]) / norm) }
-            }
+            if let gx { subtractCosinePull(gx, coef, mr, c, xUnit, xNorm, d) }
+            if let gMu = grads.mu { subtractCosinePull(gMu + k * d, coef, xUnit, c, mr, muNorm[k], d) }
         }
     }
 }

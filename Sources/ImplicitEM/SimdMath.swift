@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-// e^x across the lanes of a vector, for the softmax over K. Cody–Waite reduction
+// Vector arithmetic for the row loops: dot products for the cosine kernel, and e^x across
+// the lanes of a vector for the softmax over K. The exponential: Cody–Waite reduction
 // x = n·ln2 + r (|r| ≤ ln2/2, ln2 split so that n·ln2hi is exact), a Taylor polynomial whose
 // truncation is far below half an ulp, and 2^n built in the exponent bits. Lanes whose result
 // would be subnormal or overflow (and −∞) take libm, so every lane is within about 1 ulp.
@@ -86,6 +87,73 @@ func exponentialShifted<T: IEFloat>(_ values: UnsafeMutablePointer<T>, _ count: 
     }
     while j < count {
         values[j] = T.exp(values[j] - shift)
+        j &+= 1
+    }
+}
+
+/// Σ a[i]·b[i], in vector lanes then across them.
+@inline(__always)
+func dotProduct<T: IEFloat>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ count: Int) -> T {
+    var j = 0
+    var sum: T = 0
+    if T.self == Double.self {
+        let x = UnsafeRawPointer(a).assumingMemoryBound(to: Double.self)
+        let y = UnsafeRawPointer(b).assumingMemoryBound(to: Double.self)
+        var acc = SIMD8<Double>()
+        while j &+ 8 <= count {
+            acc += SIMD8<Double>(loading: x + j) * SIMD8<Double>(loading: y + j)
+            j &+= 8
+        }
+        sum = unsafeBitCast(acc.sum(), to: T.self)
+    } else if T.self == Float.self {
+        let x = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+        let y = UnsafeRawPointer(b).assumingMemoryBound(to: Float.self)
+        var acc = SIMD16<Float>()
+        while j &+ 16 <= count {
+            acc += SIMD16<Float>(loading: x + j) * SIMD16<Float>(loading: y + j)
+            j &+= 16
+        }
+        sum = unsafeBitCast(acc.sum(), to: T.self)
+    }
+    while j < count {
+        sum += a[j] * b[j]
+        j &+= 1
+    }
+    return sum
+}
+
+/// out[i] −= coefficient·((a[i] − c·b[i])/norm): the cosine kernel's gradient of one pair.
+@inline(__always)
+func subtractCosinePull<T: IEFloat>(_ out: UnsafeMutablePointer<T>, _ coefficient: T, _ a: UnsafePointer<T>, _ c: T,
+                                    _ b: UnsafePointer<T>, _ norm: T, _ count: Int) {
+    var j = 0
+    if T.self == Double.self {
+        let o = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self)
+        let x = UnsafeRawPointer(a).assumingMemoryBound(to: Double.self)
+        let y = UnsafeRawPointer(b).assumingMemoryBound(to: Double.self)
+        let k = SIMD8<Double>(repeating: unsafeBitCast(coefficient, to: Double.self))
+        let cv = SIMD8<Double>(repeating: unsafeBitCast(c, to: Double.self))
+        let nv = SIMD8<Double>(repeating: unsafeBitCast(norm, to: Double.self))
+        while j &+ 8 <= count {
+            let pull = k * ((SIMD8<Double>(loading: x + j) - cv * SIMD8<Double>(loading: y + j)) / nv)
+            (SIMD8<Double>(loading: o + j) - pull).store(to: o + j)
+            j &+= 8
+        }
+    } else if T.self == Float.self {
+        let o = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+        let x = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+        let y = UnsafeRawPointer(b).assumingMemoryBound(to: Float.self)
+        let k = SIMD16<Float>(repeating: unsafeBitCast(coefficient, to: Float.self))
+        let cv = SIMD16<Float>(repeating: unsafeBitCast(c, to: Float.self))
+        let nv = SIMD16<Float>(repeating: unsafeBitCast(norm, to: Float.self))
+        while j &+ 16 <= count {
+            let pull = k * ((SIMD16<Float>(loading: x + j) - cv * SIMD16<Float>(loading: y + j)) / nv)
+            (SIMD16<Float>(loading: o + j) - pull).store(to: o + j)
+            j &+= 16
+        }
+    }
+    while j < count {
+        out[j] -= coefficient * ((a[j] - c * b[j]) / norm)
         j &+= 1
     }
 }

@@ -87,4 +87,37 @@ final class VectorKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Cosine over wide D: dot products and gradient updates in vectors plus a tail.
+    func testWideCosine() throws {
+        for d in Self.widths {
+            let p = ProblemData.random(.cosine, n: 4, k: 3, d: d, seed: UInt64(d))
+            let e64 = try forward(p, Double.self).energies
+            let p32 = p.roundedToFloat()
+            let e32 = try forward(p32, Float.self).energies
+            for n in 0 ..< p.n {
+                for k in 0 ..< p.k {
+                    assertClose(e64[n * p.k + k], EngineForwardTests.plainEnergy(p, n, k), rel: 1e-13, floor: 1e-13, "cosine d=\(d) [\(n),\(k)]")
+                    assertClose(e32[n * p.k + k], EngineForwardTests.plainEnergy(p32, n, k), rel: 1e-5, floor: 1e-5, "cosine f32 d=\(d) [\(n),\(k)]")
+                }
+            }
+            var rng = SeededRNG(seed: 4)
+            let gL = rng.array(p.n, 0.2, 1.5)
+            let gR = rng.array(p.n * p.k, -1, 1)
+            let g = try analyticGradients(p, gL: gL, gR: gR, Double.self)
+            let g32 = try analyticGradients(p32, gL: gL, gR: gR, Float.self)
+            let g64 = try analyticGradients(p32, gL: gL, gR: gR, Double.self)
+            for name in ["x", "mu"] {
+                let analytic = g[name]!, norm = analytic.map(abs).max() ?? 0
+                for i in 0 ..< analytic.count {
+                    let fd = try centralDifference(p, name, i, gL: gL, gR: gR)
+                    assertClose(analytic[i], fd, rel: 1e-6, floor: 1e-3 * norm, "cosine d=\(d) d/d\(name)[\(i)]")
+                }
+                let norm64 = g64[name]!.map(abs).max() ?? 0
+                for i in 0 ..< analytic.count {
+                    assertClose(g32[name]![i], g64[name]![i], rel: 1e-3, floor: 1e-3 * norm64, "cosine f32 d=\(d) d/d\(name)[\(i)]")
+                }
+            }
+        }
+    }
 }
