@@ -7,6 +7,7 @@ PYTHON_TEST_MODULES := numpy scipy pytest hypothesis
 .PHONY: test-python
 TEST_TARGETS += test-python
 
+# The fitting's tests (FIT_TEST_FILES) run in test-fit, which installs their extra dependencies.
 test-python: lib
 	@missing=$$(for module in $(PYTHON_TEST_MODULES); do \
 	    $(PYTHON) -c "import $$module" 2>/dev/null || printf '%s ' $$module; done); \
@@ -15,5 +16,4 @@ test-python: lib
 	    $(PYTHON) -m pip install --quiet $$missing \
 	    || $(PYTHON) -m pip install --quiet --break-system-packages $$missing; \
 	fi
-	# The fitting's tests (FIT_TEST_FILES) run in test-fit, which installs their extra dependencies.
 	$(PYTHON) -m pytest -q bindings/python/tests $(addprefix --ignore=bindings/python/tests/,$(FIT_TEST_FILES))
