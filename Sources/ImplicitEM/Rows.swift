@@ -113,7 +113,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         mu: t.needMu ? acc + layout.mu : nil, scale: t.needScale ? acc + layout.scale : nil,
         shape: t.needShape ? acc + layout.shape : nil, chol: t.needChol ? acc + layout.chol : nil)
     let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
-    let needsLogits = t.needsLogits
+    let needsLogits = t.needsLogits, needTau = t.needTau
     let energy = scratch.energies, r = scratch.logits, coef = scratch.coefficient
     var tauSum: T = 0
 
@@ -122,20 +122,16 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if let out = t.energies { for j in 0 ..< k { out[n * k + j] = energy[j] } }
         if !needsLogits { continue }
 
-        // a_nk = logw_k + logprior_nk − d_nk/τ − c_k.
-        let lp = s.logprior.map { $0 + n * k }
+        // a_nk = logw_k + logprior_nk − d_nk/τ − c_k, one plain loop per term (they vectorise).
+        for j in 0 ..< k { r[j] = -(energy[j] / tau) }
+        if let logw = s.logw { for j in 0 ..< k { r[j] += logw[j] } }
+        if let lp = s.logprior.map({ $0 + n * k }) { for j in 0 ..< k { r[j] += lp[j] } }
+        if let c = s.c { for j in 0 ..< k { r[j] -= c[j] } }
         var top = -T.infinity
         var argmax = 0
-        for j in 0 ..< k {
-            var a = -(energy[j] / tau)
-            if let logw = s.logw { a += logw[j] }
-            if let lp { a += lp[j] }
-            if let c = s.c { a -= c[j] }
-            r[j] = a
-            if a > top {
-                top = a
-                argmax = j
-            }
+        for j in 0 ..< k where r[j] > top {
+            top = r[j]
+            argmax = j
         }
         var logZ: T
         var regular = true
@@ -188,6 +184,28 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         // δ_nk = r_nk·(gL_n + gR_nk − Σ_j r_nj·gR_nj).
         let gLn = t.gL.map { $0[n] } ?? 1
         let gRow = t.gR.map { $0 + n * k }
+        if gRow == nil {
+            // No gR: δ = r·gL, one plain loop per output (they vectorise); the same values as below.
+            @inline(__always) func delta(_ j: Int) -> T {
+                let product = r[j] * gLn
+                return product == 0 ? 0 : product
+            }
+            for j in 0 ..< k {
+                let d = delta(j)
+                coef[j] = d == 0 ? 0 : -(d / tau)
+            }
+            if let deltaSums { for j in 0 ..< k { deltaSums[j] += delta(j) } }
+            if needTau {
+                for j in 0 ..< k {
+                    let d = delta(j)
+                    if d != 0 { tauSum += d * (energy[j] / tau) }
+                }
+            }
+            if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = delta(j) } }
+            if let g = t.gradEnergies { for j in 0 ..< k { g[n * k + j] = coef[j] } }
+            model.backward(row: n, coefficient: coef, scratch: scratch, gx: gx, grads: grads)
+            continue
+        }
         var dot: T = 0
         if let gRow { for j in 0 ..< k { dot += r[j] * gRow[j] } }
         for j in 0 ..< k {
@@ -196,13 +214,13 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             if rj != 0 { delta = rj * ((gLn + (gRow.map { $0[j] } ?? 0)) - dot) }
             coef[j] = delta == 0 ? 0 : -(delta / tau)
             if let deltaSums { deltaSums[j] += delta }
-            if delta != 0 { tauSum += delta * (energy[j] / tau) }
+            if needTau && delta != 0 { tauSum += delta * (energy[j] / tau) }
             if let g = t.gradLogprior { g[n * k + j] = delta }
             if let g = t.gradEnergies { g[n * k + j] = coef[j] }
         }
         model.backward(row: n, coefficient: coef, scratch: scratch, gx: gx, grads: grads)
     }
-    if t.needTau { acc[layout.tau] += tauSum }
+    if needTau { acc[layout.tau] += tauSum }
 }
 
 /// A row whose logits have no finite maximum: fills the responsibilities into
