@@ -207,7 +207,10 @@ IE_API ie_status ie_forward_f32(const ie_problem_f32 *problem,
  * with respect to every parameter named in *grads (KERNELS.md, "Gradients").
  *   gL  N    upstream gradient of logZ; NULL means all ones (per-sample weights)
  *   gR  N*K  upstream gradient of resp; NULL means zeros
- * Rows whose logZ is -inf contribute nothing. grads may be NULL (forward only). */
+ * Rows whose logZ is -inf contribute nothing. grads may be NULL (forward only).
+ * A gradient that overflows is its signed infinity; a sum (over rows, components or
+ * dimensions, here and in ie_stats) whose terms overflow to both +inf and -inf has no
+ * floating-point value and is written as 0, never NaN. */
 IE_API ie_status ie_gradients_f64(const ie_problem_f64 *problem,
                                   const double *gL, const double *gR,
                                   double *energies, double *logZ, double *resp,

@@ -44,13 +44,13 @@ func activationShape<T: IEFloat>(kernel: Kernel, z: UnsafeBufferPointer<T>, m: T
 @inline(__always)
 func activationLoop<R: Rho>(_ rho: R, _ z: UnsafeBufferPointer<R.T>, _ m: R.T, _ s: R.T, _ tau: R.T,
                             _ act: UnsafeMutablePointer<R.T>?, _ dact: UnsafeMutablePointer<R.T>?) {
-    let twoTau = 2 * tau, twoTauS = 2 * tau * s
+    // Halve first and divide by τ and s one at a time: 2τ and 2τs may overflow where t does not.
     for j in 0 ..< z.count {
         let point = ActivationPoint(z: z[j], m: m, s: s)
-        let t = rho.difference(point) / twoTau
+        let t = (rho.difference(point) / 2) / tau
         if let act { act[j] = R.T.tanh(t) }
         if let dact {
-            let slope = (rho.derivative(point.a) - rho.derivative(point.b)) / twoTauS
+            let slope = (((rho.derivative(point.a) - rho.derivative(point.b)) / 2) / tau) / s
             let weight = sech2(t)
             // A NaN slope only arises from ∞ − ∞ at a vanishing scale, where the response is flat.
             dact[j] = weight == 0 || slope.isNaN ? 0 : weight * slope
@@ -63,7 +63,7 @@ func activationLoop<R: Rho>(_ rho: R, _ z: UnsafeBufferPointer<R.T>, _ m: R.T, _
 /// t = ±e^M·(1 − e^(−|a − b|))/(2τ) and log|act′| = log sech²(t) + M + log|σ₋e^(a−M) − σ₊e^(b−M)| − log(2τs).
 func exponentialActivation<T: IEFloat>(_ z: UnsafeBufferPointer<T>, _ m: T, _ s: T, _ tau: T,
                                        _ act: UnsafeMutablePointer<T>?, _ dact: UnsafeMutablePointer<T>?) {
-    let logTwoTau = T.log(2 * tau), logTwoTauS = T.log(2 * tau) + T.log(s)
+    let logTwoTau = T.log(2) + T.log(tau), logTwoTauS = logTwoTau + T.log(s)
     let logMax = T.log(T.greatestFiniteMagnitude)
     for j in 0 ..< z.count {
         let point = ActivationPoint(z: z[j], m: m, s: s)

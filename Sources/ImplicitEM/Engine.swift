@@ -131,6 +131,10 @@ public enum Engine {
             }
             g[0] = value
         }
+        // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
+        for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
+            if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
+        }
     }
 
     /// Σ_n w_n r_nk (K), Σ_n w_n r_nk x_n (K×D), Σ_n w_n r_nk x_n x_nᵀ (K×D×D); weights nil = ones.

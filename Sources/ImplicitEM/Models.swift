@@ -10,6 +10,12 @@ struct ParameterGradients<T: IEFloat> {
     var chol: UnsafeMutablePointer<T>?   // K×D×D
 }
 
+/// coefficient·derivative, exactly 0 where the derivative is 0: at a tiny τ the coefficient
+/// −δ/τ overflows, and a term with a zero derivative must still contribute nothing.
+@inline(__always) func times<T: IEFloat>(_ coefficient: T, _ derivative: T) -> T {
+    derivative == 0 ? 0 : coefficient * derivative
+}
+
 /// Per-partition row scratch (each partition has its own).
 struct RowScratch<T: IEFloat> {
     let energies: UnsafeMutablePointer<T>   // K
@@ -126,25 +132,25 @@ struct SeparableModel<R: Rho>: EnergyModel {
                 var scaleSum: T = 0
                 for i in 0 ..< d {
                     let u = standardized(xr[i] - mr[i], f)
-                    let pull = coef * rho.derivative(u)
+                    let pull = times(coef, rho.derivative(u))
                     let g = standardized(pull, f)
                     gxr[i] += g
                     gm[i] -= g
                     // (ρ′·u)/s rather than (ρ′/s)·u: u = 0 with a tiny s gives 0, not ∞·0.
                     scaleSum -= standardized(pull * u, f)
-                    if wantShape { shapeSum += coef * rho.shapeDerivative(u) }
+                    if wantShape { shapeSum += times(coef, rho.shapeDerivative(u)) }
                 }
                 gScale[kk * scaleK] += scaleSum
             } else {
                 let gs = gScale + kk * scaleK
                 for i in 0 ..< d {
                     let u = standardized(xr[i] - mr[i], fr[i])
-                    let pull = coef * rho.derivative(u)
+                    let pull = times(coef, rho.derivative(u))
                     let g = standardized(pull, fr[i])
                     gxr[i] += g
                     gm[i] -= g
                     gs[i] -= standardized(pull * u, fr[i])
-                    if wantShape { shapeSum += coef * rho.shapeDerivative(u) }
+                    if wantShape { shapeSum += times(coef, rho.shapeDerivative(u)) }
                 }
             }
         }
@@ -230,28 +236,55 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
     @inline(__always)
     func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
         for k in 0 ..< setup.k {
-            out[k] = project(row: n, component: k, e: scratch.vector, y: scratch.vector2)
+            let plain = project(row: n, component: k, e: scratch.vector, y: scratch.vector2)
+            if plain.isFinite {
+                out[k] = plain
+            } else {
+                // Near the range limit (e or L_kᵀe overflowing, even ∞ − ∞ inside y): the scaled form.
+                let (scale, sum) = scaledProjection(row: n, component: k, scratch: scratch)
+                let norm = sum.squareRoot() * scale.top * scale.e * scale.factor
+                out[k] = norm * norm
+            }
         }
     }
 
-    /// log ‖L_kᵀe‖², finite where the energy overflows: e is scaled by m = max |e_i| first.
-    func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+    /// ‖L_kᵀe‖² = (factor·e·top)²·sum without overflow: ê = (x/2 − mu/2)/m_e with m_e = max |·| (so
+    /// |ê_i| ≤ 1 and every L_ij·ê_i is finite), ŷ = L_kᵀê/D, top = max |ŷ_j|, sum = Σ (ŷ_j/top)²,
+    /// e = m_e and factor = 2D. Only a term below the smallest subnormal after scaling is lost.
+    func scaledProjection(row n: Int, component k: Int,
+                          scratch: RowScratch<T>) -> (scale: (e: T, top: T, factor: T), sum: T) {
         let d = setup.d, xr = x + n * d, mr = mu + k * d, l = chol + k * d * d
         let e = scratch.vector, y = scratch.vector2
-        var top: T = 0
-        for i in 0 ..< d { top = max(top, abs(xr[i] - mr[i])) }
-        if top == 0 || !top.isFinite { return T.log(top) }
+        var eTop: T = 0
         for i in 0 ..< d {
-            e[i] = (xr[i] - mr[i]) / top
+            e[i] = xr[i] / 2 - mr[i] / 2
+            eTop = max(eTop, abs(e[i]))
             y[i] = 0
         }
+        let factor = 2 * T(fromDouble: Double(d))
+        if eTop == 0 { return ((0, 0, factor), 0) }
+        for i in 0 ..< d { e[i] /= eTop }
+        let inverseD = 1 / T(fromDouble: Double(d))
         for i in 0 ..< d {
             let ei = e[i], li = l + i * d
-            for j in 0 ... i { y[j] += li[j] * ei }
+            for j in 0 ... i { y[j] += (li[j] * ei) * inverseD }
         }
+        var top: T = 0
+        for j in 0 ..< d { top = max(top, abs(y[j])) }
+        if top == 0 { return ((eTop, 0, factor), 0) }
         var sum: T = 0
-        for j in 0 ..< d { sum += y[j] * y[j] }
-        return 2 * T.log(top) + T.log(sum)
+        for j in 0 ..< d {
+            let v = y[j] / top
+            sum += v * v
+        }
+        return ((eTop, top, factor), sum)
+    }
+
+    /// log ‖L_kᵀe‖², finite where the energy overflows (the scaled form).
+    func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+        let (scale, sum) = scaledProjection(row: n, component: k, scratch: scratch)
+        if sum == 0 { return -T.infinity }
+        return 2 * (T.log(scale.factor) + T.log(scale.e) + T.log(scale.top)) + T.log(sum)
     }
 
     @inline(__always)
@@ -261,7 +294,14 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
         for k in 0 ..< setup.k {
             let coef = coefficient[k]
             if coef == 0 { continue }
-            _ = project(row: n, component: k, e: e, y: y)
+            if !project(row: n, component: k, e: e, y: y).isFinite {
+                // The energy was finite only in the scaled form (r > 0): e and y from it.
+                let (scale, _) = scaledProjection(row: n, component: k, scratch: scratch)
+                for i in 0 ..< d {
+                    e[i] = (e[i] * scale.e) * 2
+                    y[i] = (y[i] * scale.e) * scale.factor
+                }
+            }
             let l = chol + k * d * d
             if gx != nil || grads.mu != nil {
                 // ∂d/∂x = 2·L·y.
@@ -269,7 +309,7 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
                     let li = l + i * d
                     var sum: T = 0
                     for j in 0 ... i { sum += li[j] * y[j] }
-                    ly[i] = 2 * coef * sum
+                    ly[i] = times(2 * coef, sum)
                 }
                 if let gx { for i in 0 ..< d { gx[i] += ly[i] } }
                 if let gMu = grads.mu { for i in 0 ..< d { gMu[k * d + i] -= ly[i] } }
@@ -278,8 +318,8 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
                 // ∂d/∂L_ij = 2·e_i·y_j (lower triangle).
                 let g = gChol + k * d * d
                 for i in 0 ..< d {
-                    let twoCoefE = 2 * coef * e[i], gi = g + i * d
-                    for j in 0 ... i { gi[j] += twoCoefE * y[j] }
+                    let twoCoefE = times(2 * coef, e[i]), gi = g + i * d
+                    for j in 0 ... i { gi[j] += times(twoCoefE, y[j]) }
                 }
             }
         }

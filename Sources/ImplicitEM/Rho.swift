@@ -15,12 +15,14 @@ struct ActivationPoint<T: IEFloat> {
     let plus: T, minus: T
 
     init(z: T, m: T, s: T) {
-        a = (z + m) / s
-        b = (z - m) / s
+        // z ± m may overflow where (z ± m)/s does not (s large): then z/s ± m/s.
+        let sum = z + m, difference = z - m
+        a = sum.isFinite ? sum / s : z / s + m / s
+        b = difference.isFinite ? difference / s : z / s - m / s
         gap = 2 * (m / s)
         mid = z / s
-        plus = z + m
-        minus = z - m
+        plus = sum
+        minus = difference
     }
 
     /// x·y where an exact 0 wins over ∞ (the limit the activation needs).

@@ -93,14 +93,26 @@ struct RowPass<T: IEFloat>: ModelVisitor {
             if !passRowsVectorized(s, targets, layout, rows, scratch, acc) {
                 passRows(model, s, targets, layout, rows, scratch, acc)
             }
+            if let gx = targets.gradX, s.d > 0 {
+                zeroUndefinedSums(gx + rows.lowerBound * s.d, rows.count * s.d)
+            }
         }
         // Reduce in partition order.
         for p in 1 ..< max(parts, 1) {
             let from = accumulators + p * stride
             for j in 0 ..< layout.size { accumulators[j] += from[j] }
         }
+        zeroUndefinedSums(accumulators, layout.size)
         result.pointee = accumulators
     }
+}
+
+/// The inputs are finite, so a NaN left in a sum (over rows, components or dimensions) can only
+/// be +∞ + (−∞): terms that overflowed with both signs. Such a sum has no floating-point value;
+/// the documented answer is 0 (include/implicitem.h, gradients).
+@inline(__always)
+func zeroUndefinedSums<T: IEFloat>(_ sums: UnsafeMutablePointer<T>, _ count: Int) {
+    for j in 0 ..< count where sums[j].isNaN { sums[j] = 0 }
 }
 
 /// One partition's rows.
@@ -166,7 +178,8 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                     let sxx = acc + layout.sumRXX + j * d * d
                     for i in 0 ..< d {
                         let wx = wr * xr[i], row = sxx + i * d
-                        for m in 0 ..< d { row[m] += wx * xr[m] }
+                        // wx may overflow; a zero x_m still contributes exactly 0.
+                        for m in 0 ..< d { row[m] += xr[m] == 0 ? 0 : wx * xr[m] }
                     }
                 }
             }

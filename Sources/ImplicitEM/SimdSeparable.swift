@@ -196,6 +196,10 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
         guard let gMu = grads.mu, let gScale = grads.scale else { return }
+        // An overflowed −δ/τ (tiny τ) needs the scalar loop, where a zero ρ′ contributes 0.
+        for kk in 0 ..< k where !coefficient[kk].isFinite {
+            return scalar.backward(row: n, coefficient: coefficient, scratch: scratch, gx: gx, grads: grads)
+        }
         let xr = x + n * d, gxr = gx ?? scratch.vector3, lanes = V.scalarCount
         let wantShape = grads.shape != nil
         var shapeAcc = V()

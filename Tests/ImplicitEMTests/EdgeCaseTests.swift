@@ -222,6 +222,126 @@ final class EdgeCaseTests: XCTestCase {
         XCTAssertEqual(try forward(f32, Float.self).resp, [0, 0, 1])
     }
 
+    /// L_kᵀe with L near the range limit: L00·e0 + L10·e1 = −6e308 + 6e308 overflows to ∞ − ∞ in
+    /// the plain sum, while y = (0, −6) and d = 36 exactly.
+    func testMahalanobisNearTheRangeLimit() throws {
+        var p = ProblemData(kernel: .mahalanobis, n: 1, k: 2, d: 2)
+        p.x = [-6, -6]
+        p.mu = [0, 0, 0, 0]
+        p.chol = [1e308, 0, -1e308, 1, 1, 0, 0, 1]  // component 1: the identity, d = 72
+        let f = try forward(p, Double.self)
+        XCTAssertEqual(f.energies, [36, 72])
+        let r0 = 1 / (1 + Glibc.exp(-36.0)), r1 = Glibc.exp(-36.0) / (1 + Glibc.exp(-36.0))
+        assertClose(f.resp[0], r0, rel: 1e-15, "r0")
+        // Objective logZ (gL = 1, gR = 0): ∂/∂x = −Σ_k r_k·2·L_k·y_k with y_0 = (0, −6), y_1 = x.
+        let g = try analyticGradients(p, gL: [1], gR: [0, 0], Double.self)
+        assertNoNaN(g, "mahalanobis near the limit")
+        assertClose(g["x"]![0], -(r1 * 2 * -6), rel: 1e-13, "x[0]")
+        assertClose(g["x"]![1], -(r0 * 2 * -6 + r1 * 2 * -6), rel: 1e-13, "x[1]")
+        // ∂d_0/∂L_ij = 2·e_i·y_j: only y_1 = −6 is nonzero, so only L11 gets 2·(−6)·(−6)·(−r0).
+        assertClose(g["chol"]![3], -r0 * 72, rel: 1e-13, "chol[0, 1, 1]")
+        XCTAssertEqual(g["chol"]![0], 0)
+        XCTAssertEqual(g["chol"]![2], 0)
+
+        // L11 = 1e308 too: y_1 = −6e308, so d_0 = +∞ (its limit) and component 1 takes the row.
+        p.chol![3] = 1e308
+        let fo = try forward(p, Double.self)
+        XCTAssertEqual(fo.energies, [.infinity, 72])
+        XCTAssertEqual(fo.resp, [0, 1])
+        assertNoNaN(try analyticGradients(p, gL: [1], gR: [0, 0], Double.self), "overflowing energy")
+        // float32: the same with L = 3e38.
+        p.chol = [3e38, 0, -3e38, 1, 1, 0, 0, 1]
+        let f32 = try forward(p, Float.self)
+        XCTAssertEqual(f32.energies, [36, 72])
+        assertNoNaN(try analyticGradients(p, gL: [1], gR: [0, 0], Float.self), "float32")
+    }
+
+    /// A statistic's term is exactly 0 where x_m = 0, even when w·r·x_i overflows; terms that
+    /// overflow with both signs sum to 0 (the documented rule; here also the exact value).
+    func testStatsNearTheRangeLimit() throws {
+        var p = ProblemData(kernel: .gaussian, n: 2, k: 1, d: 2)
+        p.x = [1.7e308, 0, 1e200, -1e200]
+        p.mu = [0, 0]
+        p.scale = [1]
+        let pool = Pool()
+        let sumR = pool.output(1, as: Double.self), sumRX = pool.output(2, as: Double.self)
+        let sumRXX = pool.output(4, as: Double.self)
+        // Row 0 has weight 2: w·x_0 = 3.4e308 overflows and x_1 = 0.
+        try Engine.stats(p.problem(pool, Double.self), weights: pool.input([2, 1], as: Double.self),
+                         sumR: sumR, sumRX: sumRX, sumRXX: sumRXX)
+        XCTAssertEqual(doubles(sumR), [3])
+        XCTAssertEqual(doubles(sumRX), [.infinity, -1e200])
+        // (0,0): 2·1.7e308² + 1e400 = +∞; (0,1) and (1,0): 0 + (−1e400); (1,1): 1e400.
+        XCTAssertEqual(doubles(sumRXX), [.infinity, -.infinity, -.infinity, .infinity])
+
+        p.x = [1e200, 1e200, 1e200, -1e200]  // x_0·x_1 = +1e400 and −1e400
+        let both = pool.output(4, as: Double.self)
+        try Engine.stats(p.problem(pool, Double.self), weights: nil, sumR: nil, sumRX: nil, sumRXX: both)
+        XCTAssertEqual(doubles(both), [.infinity, 0, 0, .infinity])
+    }
+
+    /// A subnormal τ: −δ/τ overflows, and a dimension with ρ′ = 0 (x = mu) still gets exactly 0.
+    /// d_0 ≈ 5e−9 keeps d_0/τ finite, so the row is regular with r = (1, 0).
+    func testTinyTemperatureZeroDerivative() throws {
+        for kernel in [Kernel.gaussian, .studentT, .huber, .pseudoHuber, .mahalanobis] {
+            var p = ProblemData(kernel: kernel, n: 1, k: 2, d: 2)
+            p.x = [0.5, 1e-4]
+            p.mu = [0.5, 0, 3, 3]
+            if kernel == .mahalanobis { p.chol = [1, 0, 0, 1, 1, 0, 0, 1] } else { p.scale = [1] }
+            p.nu = 2
+            p.delta = 1
+            p.tau = 1e-45  // float32's smallest subnormal
+            let g = try analyticGradients(p, gL: [1], gR: [0, 0], Float.self)
+            assertNoNaN(g, "\(kernel.name) tau = 1e-45")
+            // Objective logZ: ∂/∂x = −(1/τ)·∂d_0/∂x, with ∂d_0/∂x_0 = 0 and ∂d_0/∂x_1 > 0.
+            XCTAssertEqual(Array(g["x"]!), [0, -.infinity], kernel.name)
+            XCTAssertEqual(Array(g["mu"]![0 ..< 2]), [0, .infinity], kernel.name)
+            XCTAssertEqual(Array(g["mu"]![2 ..< 4]), [0, 0], kernel.name)
+        }
+    }
+
+    /// Per-row terms of τ's gradient that overflow with both signs: Σ_n gL_n·d_n/τ² is
+    /// 1.7e308·2 − 1.7e308·2, +∞ − ∞ in floating point; the documented answer is 0 (here also
+    /// the exact one). mu's terms gL_n·x_n/(τs²) overflow with one sign: their limit, +∞.
+    func testSharedGradientOverflowingWithBothSigns() throws {
+        var p = ProblemData(kernel: .gaussian, n: 2, k: 1, d: 1)
+        p.x = [2, -2]
+        p.mu = [0]
+        p.scale = [1]
+        let g = try analyticGradients(p, gL: [1.7e308, -1.7e308], gR: nil, Double.self)
+        assertNoNaN(g, "both signs")
+        XCTAssertEqual(g["tau"]!, [0])
+        XCTAssertEqual(g["mu"]!, [.infinity])
+    }
+
+    /// A subnormal cosine centre: ∂d/∂mu = −(x̂ − c·mû)/‖mu‖ overflows; one row gives its limit,
+    /// two mirrored rows give +∞ − ∞, 0 by the documented rule (and exactly 0 by symmetry).
+    func testCosineSubnormalCentre() throws {
+        var p = ProblemData(kernel: .cosine, n: 1, k: 1, d: 2)
+        p.x = [1, 0]
+        p.mu = [5e-324, -5e-324]
+        // x̂ − c·mû = (0.5, 0.5); with K = 1, r = 1 and ∂logZ/∂d = −1.
+        let one = try analyticGradients(p, gL: [1], gR: [0], Double.self)
+        XCTAssertEqual(one["mu"]!, [.infinity, .infinity])
+        p.n = 2
+        p.x = [1, 0, -1, 0]
+        let two = try analyticGradients(p, gL: [1, 1], gR: [0, 0], Double.self)
+        assertNoNaN(two, "mirrored rows")
+        XCTAssertEqual(two["mu"]!, [0, 0])
+    }
+
+    /// float32 huber at its limit: z + m overflows in float32 but (z + m)/s = −2 exactly, and
+    /// 2τ overflows but t = (ρ(−2) − ρ(0))/(2τ) = 1/τ does not.
+    func testActivationAtTheFloat32Limit() throws {
+        let big = Double(Float.greatestFiniteMagnitude)
+        let pool = Pool()
+        let act = pool.output(1, as: Float.self), dact = pool.output(1, as: Float.self)
+        try Engine.activation(kernel: .huber, z: pool.input([-big], as: Float.self)!, m: Float(-big), scale: Float(big),
+                              nu: 0, delta: Float(big), tau: Float(big), act: act, dact: dact)
+        XCTAssertEqual(act[0], Float(Glibc.tanh(1 / big)))
+        XCTAssertEqual(dact[0], 0)  // −2/(2τs) ≈ −1.7e−77 underflows
+    }
+
     /// The smallest subnormal scale: residuals of 0 and of ±∞, never NaN, rows still sum to 1.
     func testSmallestScale() throws {
         for kernel in [Kernel.gaussian, .laplace, .logistic, .studentT, .huber, .pseudoHuber, .exponential] {
