@@ -154,7 +154,11 @@ struct HuberRho<T: IEFloat>: Rho {
         let a = abs(p.a), b = abs(p.b)
         if a >= delta && b >= delta { return delta * p.absDifference }
         if a <= delta && b <= delta { return ActivationPoint<T>.times(p.gap, p.mid) }
-        return value(p.a) - value(p.b)
+        // One inside (i), one outside (o): ρ(o) − ρ(i) = δ(o − δ) + (δ − i)(δ + i)/2, two
+        // non-negative terms, so that huge values overflow to +∞ rather than to ∞ − ∞.
+        let inside = min(a, b), outside = max(a, b)
+        let gap = delta * (outside - delta) + (delta - inside) * (delta / 2 + inside / 2)
+        return a > b ? gap : -gap
     }
 }
 
@@ -185,7 +189,13 @@ struct PseudoHuberRho<T: IEFloat>: Rho {
     @inline(__always) func difference(_ p: ActivationPoint<T>) -> T {
         // Far out ρ(u) = δ|u| − δ², so the difference is δ(|a| − |b|).
         if !p.a.isFinite || !p.b.isFinite { return delta * p.absDifference }
-        return smoothDifference(p)
+        let plain = smoothDifference(p)
+        if !plain.isNaN { return plain }
+        // Both ρ overflowed (δ² beyond the range): δ²(q_a − q_b) = δ·(|a| − |b|)·(w_a + w_b)/(q_a + q_b)
+        // with w = |u|/δ, the last factor in (0, 1].
+        @inline(__always) func halfQ(_ w: T) -> T { w > largeArgument(T.self) ? w / 2 : (1 + w * w).squareRoot() / 2 }
+        let wa = abs(p.a) / delta, wb = abs(p.b) / delta
+        return delta * (p.absDifference * ((wa / 2 + wb / 2) / (halfQ(wa) + halfQ(wb))))
     }
 }
 

@@ -342,6 +342,21 @@ final class EdgeCaseTests: XCTestCase {
         XCTAssertEqual(dact[0], 0)  // −2/(2τs) ≈ −1.7e−77 underflows
     }
 
+    /// A huge δ: ρ(u₋) and ρ(u₊) both overflow while their difference has a sign.
+    /// pseudo_huber: u₋ ≈ 1.01e202, u₊ ≈ −9.9e201, δ = 1e200: ρ(u₋) − ρ(u₊) = δ²(q₋ − q₊) ≈ 1.4e398 > 0.
+    /// huber: u₋ = 1e199 inside, u₊ = −2e200 outside: ρ(u₋) − ρ(u₊) ≈ −1e400.
+    func testActivationWithBothPenaltiesOverflowing() throws {
+        let pool = Pool()
+        let act = pool.output(2, as: Double.self)
+        try Engine.activation(kernel: .pseudoHuber, z: pool.input([1, 2.220446049250313e-16], as: Double.self)!, m: 100,
+                              scale: 1e-200, nu: 0, delta: 1e200, tau: 3.4e38, act: act, dact: nil)
+        XCTAssertEqual(doubles(act), [1, 1])
+        let one = pool.output(1, as: Double.self)
+        try Engine.activation(kernel: .huber, z: pool.input([-0.95], as: Double.self)!, m: 1.05,
+                              scale: 1e-200, nu: 0, delta: 1e200, tau: 1, act: one, dact: nil)
+        XCTAssertEqual(one[0], -1)
+    }
+
     /// The smallest subnormal scale: residuals of 0 and of ±∞, never NaN, rows still sum to 1.
     func testSmallestScale() throws {
         for kernel in [Kernel.gaussian, .laplace, .logistic, .studentT, .huber, .pseudoHuber, .exponential] {
