@@ -19,15 +19,16 @@ The mathematics is docs/KERNELS.md. Every function takes NumPy arrays (or anythi
 from __future__ import annotations
 
 import ctypes
+import struct as _struct
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
 from ._errors import ImplicitEMError, check_status
 from ._loader import library as _lib
-from ._prototypes import (ENERGY_FN_F32, ENERGY_FN_F64, GradsF32, GradsF64, Kernel, ProblemF32,
-                          ProblemF64, ScaleShape, Status)
+from ._prototypes import (ENERGY_FN_F32, ENERGY_FN_F64, PROTOTYPES, GradsF32, GradsF64, Kernel,
+                          ProblemF32, ProblemF64, ScaleShape, Status)
 
 ArrayLike = Any
 KernelLike = Union[str, int, Kernel]
@@ -45,12 +46,13 @@ _SEPARABLE = frozenset(Kernel(k) for k in range(Kernel.GAUSSIAN, Kernel.EXPONENT
 class ForwardResult:
     """What :func:`forward` returns.
 
-    energies: (N, K) d_nk; logZ: (N,) L_n; resp: (N, K) r_nk.
+    energies: (N, K) d_nk; logZ: (N,) L_n; resp: (N, K) r_nk; ``None`` when left out of
+    ``outputs=``.
     """
 
-    energies: np.ndarray
-    logZ: np.ndarray
-    resp: np.ndarray
+    energies: Optional[np.ndarray]
+    logZ: Optional[np.ndarray]
+    resp: Optional[np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,22 +63,23 @@ class GradientResult:
     Each gradient has its input's shape; ``None`` where the kernel does not use that input
     (``logprior`` is ``None`` unless a logprior was given). ``scale`` is a Python float for a
     scalar scale; ``nu``, ``delta`` and ``tau`` are Python floats. ``energies_grad`` is
-    d objective / d energies (N, K), for every kernel (the learned kernel's gradient).
+    d objective / d energies (N, K), for every kernel (the learned kernel's gradient). A field
+    left out of ``outputs=`` is ``None``.
     """
 
-    energies: np.ndarray
-    logZ: np.ndarray
-    resp: np.ndarray
+    energies: Optional[np.ndarray]
+    logZ: Optional[np.ndarray]
+    resp: Optional[np.ndarray]
     x: Optional[np.ndarray]
     mu: Optional[np.ndarray]
     scale: Union[np.ndarray, float, None]
     nu: Optional[float]
     delta: Optional[float]
     chol: Optional[np.ndarray]
-    logw: np.ndarray
+    logw: Optional[np.ndarray]
     logprior: Optional[np.ndarray]
-    tau: float
-    energies_grad: np.ndarray
+    tau: Optional[float]
+    energies_grad: Optional[np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,11 +93,24 @@ class Stats:
 
 # ------------------------------------------------------------------------ argument checks
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_KERNEL_BY_NAME = {kernel.name.lower(): kernel for kernel in Kernel}
+_PROBLEM_INPUTS = ("x", "mu", "scale", "chol", "logw", "logprior", "energies")
+# Enum members looked up once: a per-call Kernel.X costs more than a module global.
+_LEARNED, _MAHALANOBIS, _STUDENT_T = Kernel.LEARNED, Kernel.MAHALANOBIS, Kernel.STUDENT_T
+_SHARED = ScaleShape.SHARED
+_SHAPE_KERNELS = {Kernel.STUDENT_T: "nu", Kernel.HUBER: "delta", Kernel.PSEUDO_HUBER: "delta"}
+
+
 def _error(status: Status, message: str) -> ImplicitEMError:
     return ImplicitEMError(status, message)
 
 
 def _kernel(kernel: KernelLike) -> Kernel:
+    if type(kernel) is str:
+        known = _KERNEL_BY_NAME.get(kernel)
+        if known is not None:
+            return known
     if isinstance(kernel, str):
         try:
             return Kernel[kernel.strip().upper().replace("-", "_")]
@@ -108,23 +124,33 @@ def _kernel(kernel: KernelLike) -> Kernel:
         raise _error(Status.ERR_BAD_ENUM, f"kernel: unknown kernel {kernel!r}") from None
 
 
-def _common_dtype(named: List[Tuple[str, ArrayLike]]) -> np.dtype:
-    """float32 or float64, decided by the float32/float64 arrays among the arguments."""
-    chosen: Optional[Tuple[str, np.dtype]] = None
-    for name, value in named:
-        dtype = getattr(value, "dtype", None)
-        if not isinstance(value, np.ndarray) or dtype not in (np.float32, np.float64):
+def _common_dtype(names: Tuple[str, ...], values: Tuple[Any, ...]) -> np.dtype:
+    """float32 or float64, decided by the float32/float64 arrays among `values`."""
+    found = {value.dtype for value in values if isinstance(value, np.ndarray)}
+    if len(found) == 1:  # the common case, decided at once
+        only = found.pop()
+        if only is _F64 or only is _F32:
+            return only
+    chosen_name, chosen = "", None
+    for name, value in zip(names, values):
+        if not isinstance(value, np.ndarray):
+            continue
+        dtype = value.dtype
+        if dtype is not _F64 and dtype is not _F32 and dtype not in (_F32, _F64):
             continue
         if chosen is None:
-            chosen = (name, dtype)
-        elif dtype != chosen[1]:
+            chosen_name, chosen = name, dtype
+        elif dtype != chosen:
             raise _error(Status.ERR_BAD_PARAMETER,
-                         f"{name}: dtype {dtype} does not match {chosen[0]} ({chosen[1]}); pass "
+                         f"{name}: dtype {dtype} does not match {chosen_name} ({chosen}); pass "
                          f"every array in one precision, float32 or float64")
-    return np.dtype(np.float64) if chosen is None else np.dtype(chosen[1])
+    return _F64 if chosen is None else (_F32 if chosen == _F32 else _F64)
 
 
 def _array(name: str, value: ArrayLike, dtype: np.dtype) -> np.ndarray:
+    # Already what the library reads: skip np.asarray (the common case, costly in a tiny call).
+    if type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous:
+        return value
     try:
         return np.asarray(value, dtype=dtype, order="C")  # keeps 0-d, unlike ascontiguousarray
     except (TypeError, ValueError) as error:
@@ -136,12 +162,18 @@ def _shaped(name: str, value: ArrayLike, dtype: np.dtype, shape: Tuple[Optional[
             labels: str) -> np.ndarray:
     """An array of `shape` (None = any size), or an error naming `name` and `labels`."""
     array = _array(name, value, dtype)
-    ok = array.ndim == len(shape) and all(w is None or w == s for w, s in zip(shape, array.shape))
+    actual = array.shape
+    ok = len(actual) == len(shape)
+    if ok:
+        for wanted, size in zip(shape, actual):
+            if wanted is not None and wanted != size:
+                ok = False
+                break
     if not ok:
         wanted = ", ".join("?" if w is None else str(w) for w in shape)
         trailing = "," if len(shape) == 1 else ""
         raise _error(Status.ERR_BAD_SIZE,
-                     f"{name}: expected shape {labels} = ({wanted}{trailing}); got {array.shape}")
+                     f"{name}: expected shape {labels} = ({wanted}{trailing}); got {actual}")
     return array
 
 
@@ -154,6 +186,97 @@ def _required_float(name: str, value: Optional[float], kernel: Kernel) -> float:
 
 def _pointer(array: Optional[np.ndarray], ctype: Any) -> Any:
     return None if array is None else array.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+# ------------------------------------------------------------------------- raw call path
+# A tiny call is dominated by ctypes bookkeeping, not by the library: the array functions pass
+# plain addresses to void*-declared copies of the C functions, and the structs as packed bytes
+# laid out from the ctypes mirrors (whose layout test_prototypes checks against the compiler).
+
+def _data_offset() -> Optional[int]:
+    """Where an ndarray keeps its data pointer (right after the object header in CPython), or
+    None when that does not hold here (then __array_interface__ is read instead)."""
+    probe = np.zeros(2)
+    offset = object.__basicsize__
+    try:
+        found = ctypes.c_void_p.from_address(id(probe) + offset).value
+    except (ValueError, OSError):
+        return None
+    return offset if found == probe.__array_interface__["data"][0] else None
+
+
+_DATA_OFFSET = _data_offset()
+_read_pointer = ctypes.c_void_p.from_address
+
+
+def _address(array: Optional[np.ndarray]) -> int:
+    """The data address of a C-contiguous ndarray (0, NULL, for None)."""
+    if array is None:
+        return 0
+    if _DATA_OFFSET is None:
+        return array.__array_interface__["data"][0]
+    return _read_pointer(id(array) + _DATA_OFFSET).value
+
+
+def _void_function(name: str) -> Any:
+    """A second handle on `name` whose pointer arguments are void*, so addresses pass as ints."""
+    argtypes, restype = PROTOTYPES[name]
+    function = _lib._FuncPtr((name, _lib))
+    function.argtypes = [ctypes.c_void_p if issubclass(t, (ctypes._Pointer, ctypes.Structure))
+                         else t for t in argtypes]
+    function.restype = restype
+    return function
+
+
+_RAW = {(stem, dtype): _void_function(f"{stem}_{suffix}")
+        for stem in ("ie_forward", "ie_gradients", "ie_stats", "ie_log_normalizer")
+        for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
+
+
+def _packer(cls: Any) -> _struct.Struct:
+    """A struct.Struct with the exact layout of the ctypes Structure `cls`; pointer fields
+    take addresses (None = NULL)."""
+    address = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
+    fmt, at = "=", 0
+    for name, ctype in cls._fields_:
+        field = getattr(cls, name)
+        fmt += "x" * (field.offset - at)
+        kind = getattr(ctype, "_type_", None)
+        if kind in ("f", "d"):
+            fmt += kind
+        elif isinstance(kind, str) and kind in "bBhHiIlLqQ":
+            code = {1: "b", 2: "h", 4: "i", 8: "q"}[ctypes.sizeof(ctype)]
+            fmt += code if kind.islower() else code.upper()
+        else:  # a data or function pointer
+            fmt += address
+        at = field.offset + field.size
+    fmt += "x" * (ctypes.sizeof(cls) - at)
+    packer = _struct.Struct(fmt)
+    assert packer.size == ctypes.sizeof(cls), cls
+    return packer
+
+
+def _struct_size(cls: Any, init: Any) -> int:
+    """struct_size as the library's initialiser writes it."""
+    template = cls()
+    check_status(init(ctypes.byref(template)), _lib)
+    return int(template.struct_size)
+
+
+def _layout(cls: Any, init: Any) -> Tuple[Any, _struct.Struct, int]:
+    return cls, _packer(cls), _struct_size(cls, init)
+
+
+# dtype -> (ctypes struct, its packer, struct_size)
+_PROBLEM = {_F32: _layout(ProblemF32, _lib.ie_problem_init_f32),
+            _F64: _layout(ProblemF64, _lib.ie_problem_init_f64)}
+_GRADS = {_F32: _layout(GradsF32, _lib.ie_grads_init_f32),
+          _F64: _layout(GradsF64, _lib.ie_grads_init_f64)}
+
+
+def _as_float32(value: float) -> float:
+    """`value` as a C float (overflowing to inf as ctypes does; struct.pack would refuse it)."""
+    return ctypes.c_float(value).value
 
 
 # --------------------------------------------------------------------------- the problem
@@ -197,21 +320,20 @@ class _Problem:
                  energy_fn: Optional[EnergyFn], n_components: Optional[int],
                  extra: Dict[str, ArrayLike]) -> None:
         self.kernel = _kernel(kernel)
-        kernel_name = self.kernel.name.lower()
-        dtype = _common_dtype([("x", x), ("mu", mu), ("scale", scale), ("chol", chol),
-                               ("logw", logw), ("logprior", logprior), ("energies", energies)]
-                              + list(extra.items()))
+        values = (x, mu, scale, chol, logw, logprior, energies)
+        dtype = (_common_dtype(_PROBLEM_INPUTS, values) if not extra
+                 else _common_dtype(_PROBLEM_INPUTS + tuple(extra), values + tuple(extra.values())))
         self.dtype = dtype
-        self.ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+        self.ctype = ctypes.c_float if dtype is _F32 else ctypes.c_double
         self.callback: Optional[_EnergyCallback] = None
         self.scale: Optional[np.ndarray] = None
-        self.scale_shape = ScaleShape.SHARED
+        self.scale_shape = _SHARED
         self.chol: Optional[np.ndarray] = None
         self.x: Optional[np.ndarray] = None
         self.mu: Optional[np.ndarray] = None
         self.energies: Optional[np.ndarray] = None
 
-        if self.kernel == Kernel.LEARNED:
+        if self.kernel is _LEARNED:
             if energies is not None and energy_fn is not None:
                 raise _error(Status.ERR_BAD_PARAMETER,
                              "energies: give either energies or energy_fn, not both")
@@ -235,39 +357,38 @@ class _Problem:
                 raise _error(Status.ERR_NULL_POINTER,
                              "energies: the learned kernel needs energies= (N, K) or energy_fn=")
         else:
-            if energies is not None or energy_fn is not None:
-                raise _error(Status.ERR_BAD_PARAMETER,
-                             f"energies: energies= and energy_fn= are for the learned kernel, "
-                             f"not {kernel_name}")
-            if x is None:
-                raise _error(Status.ERR_NULL_POINTER, f"x: required by the {kernel_name} kernel")
-            if mu is None:
-                raise _error(Status.ERR_NULL_POINTER, f"mu: required by the {kernel_name} kernel")
-            self.x = _shaped("x", x, dtype, (None, None), "(N, D)")
+            if energies is not None or energy_fn is not None or x is None or mu is None:
+                kernel_name = self.kernel.name.lower()
+                if energies is not None or energy_fn is not None:
+                    raise _error(Status.ERR_BAD_PARAMETER,
+                                 f"energies: energies= and energy_fn= are for the learned kernel, "
+                                 f"not {kernel_name}")
+                missing = "x" if x is None else "mu"
+                raise _error(Status.ERR_NULL_POINTER,
+                             f"{missing}: required by the {kernel_name} kernel")
+            if (type(x) is np.ndarray and type(mu) is np.ndarray and x.dtype is dtype
+                    and mu.dtype is dtype and x.ndim == 2 and mu.ndim == 2
+                    and x.shape[1] == mu.shape[1] and x.flags.c_contiguous
+                    and mu.flags.c_contiguous):
+                self.x, self.mu = x, mu  # already what the library reads
+            else:
+                self.x = _shaped("x", x, dtype, (None, None), "(N, D)")
+                self.mu = _shaped("mu", mu, dtype, (None, self.x.shape[1]), "(K, D)")
             self.n, self.d = self.x.shape
-            self.mu = _shaped("mu", mu, dtype, (None, self.d), "(K, D)")
             self.k = self.mu.shape[0]
 
         k, d, n = self.k, self.d, self.n
         if self.kernel in _SEPARABLE:
-            given = _array("scale", 1.0 if scale is None else scale, dtype)
-            if given.ndim == 0:
-                self.scale_shape = ScaleShape.SHARED
-            elif given.shape == (k,):
-                self.scale_shape = ScaleShape.PER_COMPONENT
-            elif given.shape == (k, d):
-                self.scale_shape = ScaleShape.PER_DIMENSION
+            if scale is None or type(scale) is float:  # the common scalar: no 0-d array
+                self.scale = np.array((1.0 if scale is None else scale,), dtype)
+                self.scale_given_shape = ()
             else:
-                raise _error(Status.ERR_BAD_SIZE,
-                             f"scale: expected a scalar, shape (K,) = ({k},) or (K, D) = "
-                             f"({k}, {d}); got {given.shape}")
-            self.scale = np.ascontiguousarray(given.reshape(-1))
-            self.scale_given_shape = given.shape
+                self._set_scale(scale, dtype, k, d)
         self.nu = (_required_float("nu", nu, self.kernel)
-                   if self.kernel == Kernel.STUDENT_T else 0.0)
+                   if self.kernel is _STUDENT_T else 0.0)
         self.delta = (_required_float("delta", delta, self.kernel)
-                      if self.kernel in (Kernel.HUBER, Kernel.PSEUDO_HUBER) else 0.0)
-        if self.kernel == Kernel.MAHALANOBIS:
+                      if _SHAPE_KERNELS.get(self.kernel) == "delta" else 0.0)
+        if self.kernel is _MAHALANOBIS:
             if chol is None:
                 raise _error(Status.ERR_NULL_POINTER, "chol: required by the mahalanobis kernel")
             self.chol = _shaped("chol", chol, dtype, (k, d, d), "(K, D, D)")
@@ -277,7 +398,23 @@ class _Problem:
         self.tau = 1.0 if tau is None else float(tau)
         self.normalized = bool(normalized)
         self.extra = extra
-        self.struct = self._struct()
+        self.packed = self._pack()
+        self._struct: Optional[ctypes.Structure] = None
+
+    def _set_scale(self, scale: ArrayLike, dtype: np.dtype, k: int, d: int) -> None:
+        given = _array("scale", scale, dtype)
+        if given.ndim == 0:
+            self.scale_shape = ScaleShape.SHARED
+        elif given.shape == (k,):
+            self.scale_shape = ScaleShape.PER_COMPONENT
+        elif given.shape == (k, d):
+            self.scale_shape = ScaleShape.PER_DIMENSION
+        else:
+            raise _error(Status.ERR_BAD_SIZE,
+                         f"scale: expected a scalar, shape (K,) = ({k},) or (K, D) = "
+                         f"({k}, {d}); got {given.shape}")
+        self.scale = np.ascontiguousarray(given.reshape(-1))
+        self.scale_given_shape = given.shape
 
     def _count_components(self, n_components: Optional[int], logw: ArrayLike,
                           logprior: ArrayLike) -> int:
@@ -297,27 +434,25 @@ class _Problem:
                      "n_components: energy_fn needs the number of components K; pass "
                      "n_components= (or logw / logprior, whose shape gives K)")
 
-    def _struct(self) -> ctypes.Structure:
-        is32 = self.dtype == np.float32
-        struct = ProblemF32() if is32 else ProblemF64()
-        init = _lib.ie_problem_init_f32 if is32 else _lib.ie_problem_init_f64
-        check_status(init(ctypes.byref(struct)), _lib)
-        struct.kernel = int(self.kernel)
-        struct.scale_shape = int(self.scale_shape)
-        struct.n, struct.k, struct.d = self.n, self.k, self.d
-        c = self.ctype
-        struct.x = _pointer(self.x, c)
-        struct.mu = _pointer(self.mu, c)
-        struct.scale = _pointer(self.scale, c)
-        struct.chol = _pointer(self.chol, c)
-        struct.logw = _pointer(self.logw, c)
-        struct.logprior = _pointer(self.logprior, c)
-        struct.energies = _pointer(self.energies, c)
-        if self.callback is not None:
-            struct.energy_fn = self.callback.function
-        struct.nu, struct.delta, struct.tau = self.nu, self.delta, self.tau
-        struct.normalized = int(self.normalized)
-        return struct
+    def _pack(self) -> bytes:
+        """The ie_problem struct as bytes, pointing at the arrays this object keeps alive."""
+        _, packer, size = _PROBLEM[self.dtype]
+        real = _as_float32 if self.dtype is _F32 else float
+        function = (0 if self.callback is None
+                    else ctypes.cast(self.callback.function, ctypes.c_void_p).value)
+        # struct.pack takes no None: NULL is 0.
+        return packer.pack(size, self.kernel, self.scale_shape, self.n, self.k, self.d,
+                           _address(self.x), _address(self.mu), _address(self.scale),
+                           _address(self.chol), _address(self.logw), _address(self.logprior),
+                           _address(self.energies), function, 0, real(self.nu),
+                           real(self.delta), real(self.tau), 1 if self.normalized else 0)
+
+    @property
+    def struct(self) -> ctypes.Structure:
+        """The same struct as a ctypes ie_problem (for callers of the declared C functions)."""
+        if self._struct is None:
+            self._struct = _PROBLEM[self.dtype][0].from_buffer_copy(self.packed)
+        return self._struct
 
     def vector(self, name: str, shape: Tuple[int, ...], labels: str) -> Optional[np.ndarray]:
         """An extra input (gL, gR, weights) checked against `shape`, or None if absent."""
@@ -326,6 +461,15 @@ class _Problem:
 
     def empty(self, *shape: int) -> np.ndarray:
         return np.empty(shape, dtype=self.dtype)
+
+    def call(self, stem: str, *addresses: Optional[int]) -> None:
+        """Call `stem`_f32/_f64 with the packed problem first and plain addresses (or None) after;
+        re-raise an energy_fn exception."""
+        status = _RAW[stem, self.dtype](self.packed, *addresses)
+        if self.callback is not None and self.callback.error is not None:
+            raise self.callback.error
+        if status:
+            check_status(status, _lib)
 
     def function(self, stem: str) -> Callable[..., int]:
         return getattr(_lib, f"{stem}_f32" if self.dtype == np.float32 else f"{stem}_f64")
@@ -341,14 +485,52 @@ class _Problem:
         return _pointer(array, self.ctype)
 
 
+# ------------------------------------------------------------------------------ outputs
+
+_NO_EXTRA: Dict[str, ArrayLike] = {}
+_SHAPE_SLOT = {"nu": 1, "delta": 2}
+
+
+def _frozen(cls: Any, fields: Dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass `cls` with `fields` (every field, by name), built
+    without the generated __init__'s one object.__setattr__ per field."""
+    result = object.__new__(cls)
+    object.__setattr__(result, "__dict__", fields)
+    return result
+
+_FORWARD_OUTPUTS = ("energies", "logZ", "resp")
+_GRADIENT_OUTPUTS = ("energies", "logZ", "resp", "x", "mu", "scale", "nu", "delta", "chol",
+                     "logw", "logprior", "tau", "energies_grad")
+_EVERY_FORWARD_OUTPUT = frozenset(_FORWARD_OUTPUTS)
+_EVERY_GRADIENT_OUTPUT = frozenset(_GRADIENT_OUTPUTS)
+
+
+def _requested(outputs: Any, known: Tuple[str, ...], every: frozenset) -> frozenset:
+    """The output names asked for (all of `known` for None); an unknown name is an error."""
+    if outputs is None:
+        return every
+    try:
+        names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        wanted = frozenset(names)
+    except TypeError:
+        raise _error(Status.ERR_BAD_PARAMETER,
+                     f"outputs: expected a collection of output names; got {outputs!r}") from None
+    if not wanted <= every:
+        unknown = next(name for name in names if name not in every)
+        raise _error(Status.ERR_BAD_PARAMETER,
+                     f"outputs: unknown output {unknown!r}; expected names among "
+                     f"{', '.join(known)}")
+    return wanted
+
+
 # ------------------------------------------------------------------------------ the API
 
 def forward(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "gaussian",
             scale: ArrayLike = 1.0, nu: Optional[float] = None, delta: Optional[float] = None,
             chol: ArrayLike = None, logw: ArrayLike = None, tau: float = 1.0,
             normalized: bool = False, energies: ArrayLike = None, logprior: ArrayLike = None,
-            energy_fn: Optional[EnergyFn] = None,
-            n_components: Optional[int] = None) -> ForwardResult:
+            energy_fn: Optional[EnergyFn] = None, n_components: Optional[int] = None,
+            outputs: Optional[Iterable[str]] = None) -> ForwardResult:
     """Energies, log-partitions and responsibilities (KERNELS.md)::
 
         a_nk = logw_k + logprior_nk - d_nk / tau - c_k
@@ -374,6 +556,9 @@ def forward(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "
         energy_fn: learned kernel: a callable taking an (rows, D) array of rows of x and
             returning their (rows, K) energies. An exception it raises is re-raised here.
         n_components: K for ``energy_fn`` (inferred from ``logw`` or ``logprior`` if omitted).
+        outputs: the names of the results to compute, among "energies", "logZ" and "resp";
+            None (the default) computes all three. The others are None in the result and the
+            library skips their work. An unknown name is an error.
 
     Parameters the kernel does not use (``scale`` for kernels 8-10, ``nu``, ``delta``,
     ``chol`` for the others) are ignored.
@@ -396,12 +581,15 @@ def forward(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "
         >>> np.allclose(r.logZ, np.log(1 + np.exp(-2.0)))
         True
     """
+    wanted = _requested(outputs, _FORWARD_OUTPUTS, _EVERY_FORWARD_OUTPUT)
     problem = _Problem(x, mu, kernel, scale, nu, delta, chol, logw, tau, normalized, energies,
                        logprior, energy_fn, n_components, {})
-    n, k = problem.n, problem.k
-    out_e, out_l, out_r = problem.empty(n, k), problem.empty(n), problem.empty(n, k)
-    problem.run("ie_forward", problem.ptr(out_e), problem.ptr(out_l), problem.ptr(out_r))
-    return ForwardResult(out_e, out_l, out_r)
+    n, k, dtype = problem.n, problem.k, problem.dtype
+    out_e = np.empty((n, k), dtype) if "energies" in wanted else None
+    out_l = np.empty(n, dtype) if "logZ" in wanted else None
+    out_r = np.empty((n, k), dtype) if "resp" in wanted else None
+    problem.call("ie_forward", _address(out_e), _address(out_l), _address(out_r))
+    return _frozen(ForwardResult, {"energies": out_e, "logZ": out_l, "resp": out_r})
 
 
 def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "gaussian",
@@ -410,7 +598,7 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
               tau: float = 1.0, normalized: bool = False, energies: ArrayLike = None,
               logprior: ArrayLike = None, energy_fn: Optional[EnergyFn] = None,
               n_components: Optional[int] = None, gL: ArrayLike = None,
-              gR: ArrayLike = None) -> GradientResult:
+              gR: ArrayLike = None, outputs: Optional[Iterable[str]] = None) -> GradientResult:
     """The forward outputs and the exact gradient of
     ``objective = sum_n gL_n logZ_n + sum_nk gR_nk resp_nk`` in one pass (KERNELS.md)::
 
@@ -423,12 +611,17 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
     Args:
         gL: (N,) upstream gradient of logZ (per-sample weights); None means ones.
         gR: (N, K) upstream gradient of resp; None means zeros.
+        outputs: the names of the :class:`GradientResult` fields to compute, e.g.
+            ``("logZ", "resp", "mu")``; None (the default) computes every one. The others are
+            None in the result and the library skips their work (a large call without
+            ``energies`` and ``energies_grad`` takes about half the time). An unknown name is
+            an error; a name the kernel has no input for stays None.
 
     Returns:
         A :class:`GradientResult`: ``energies``, ``logZ``, ``resp`` and the gradients ``x``,
         ``mu``, ``scale`` (shaped like the given scale; a float for a scalar), ``nu``,
         ``delta``, ``tau`` (floats), ``chol``, ``logw``, ``logprior``, ``energies_grad``;
-        None where the kernel has no such input.
+        None where the kernel has no such input or the name is not in ``outputs``.
 
     Example (one gradient step of size s^2 / sum_n r_nk is the EM M-step):
         >>> import numpy as np, implicitem as ie
@@ -441,46 +634,64 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
         >>> bool(np.allclose(g.logw, g.resp.sum(axis=0)))
         True
     """
+    wanted = _requested(outputs, _GRADIENT_OUTPUTS, _EVERY_GRADIENT_OUTPUT)
     problem = _Problem(x, mu, kernel, scale, nu, delta, chol, logw, tau, normalized, energies,
-                       logprior, energy_fn, n_components, {"gL": gL, "gR": gR})
-    n, k, d, kern = problem.n, problem.k, problem.d, problem.kernel
-    g_l = problem.vector("gL", (n,), "(N,)")
-    g_r = problem.vector("gR", (n, k), "(N, K)")
-    out_e, out_l, out_r = problem.empty(n, k), problem.empty(n), problem.empty(n, k)
+                       logprior, energy_fn, n_components,
+                       _NO_EXTRA if gL is None and gR is None else {"gL": gL, "gR": gR})
+    n, k, d, kern, dtype = problem.n, problem.k, problem.d, problem.kernel, problem.dtype
+    g_l = None if gL is None else problem.vector("gL", (n,), "(N,)")
+    g_r = None if gR is None else problem.vector("gR", (n, k), "(N, K)")
+    empty = np.empty
+    every = wanted is _EVERY_GRADIENT_OUTPUT
+    has_centres = kern is not _LEARNED
+    scale_shape = problem.scale_given_shape if problem.scale is not None else None
+    shape_name = _SHAPE_KERNELS.get(kern)
 
-    has_centres = kern != Kernel.LEARNED
-    g = {
-        "x": problem.empty(n, d) if has_centres else None,
-        "mu": problem.empty(k, d) if has_centres else None,
-        "scale": problem.empty(problem.scale.size) if problem.scale is not None else None,
-        "nu": problem.empty(1) if kern == Kernel.STUDENT_T else None,
-        "delta": problem.empty(1) if kern in (Kernel.HUBER, Kernel.PSEUDO_HUBER) else None,
-        "chol": problem.empty(k, d, d) if kern == Kernel.MAHALANOBIS else None,
-        "logw": problem.empty(k),
-        "logprior": problem.empty(n, k) if problem.logprior is not None else None,
-        "tau": problem.empty(1),
-        "energies": problem.empty(n, k),
+    out = {
+        "energies": empty((n, k), dtype) if every or "energies" in wanted else None,
+        "logZ": empty(n, dtype) if every or "logZ" in wanted else None,
+        "resp": empty((n, k), dtype) if every or "resp" in wanted else None,
+        "x": empty((n, d), dtype) if has_centres and (every or "x" in wanted) else None,
+        "mu": empty((k, d), dtype) if has_centres and (every or "mu" in wanted) else None,
+        # a shared scale's gradient is one of the scalars below
+        "scale": (empty(scale_shape, dtype)
+                  if scale_shape and (every or "scale" in wanted) else None),
+        "nu": None, "delta": None,
+        "chol": (empty((k, d, d), dtype) if kern is _MAHALANOBIS and (every or "chol" in wanted)
+                 else None),
+        "logw": empty(k, dtype) if every or "logw" in wanted else None,
+        "logprior": (empty((n, k), dtype)
+                     if problem.logprior is not None and (every or "logprior" in wanted) else None),
+        "tau": None,
+        "energies_grad": empty((n, k), dtype) if every or "energies_grad" in wanted else None,
     }
-    is32 = problem.dtype == np.float32
-    grads = GradsF32() if is32 else GradsF64()
-    check_status((_lib.ie_grads_init_f32 if is32 else _lib.ie_grads_init_f64)(ctypes.byref(grads)),
-                 _lib)
-    for name, array in g.items():
-        setattr(grads, name, problem.ptr(array))
-    problem.run("ie_gradients", problem.ptr(g_l), problem.ptr(g_r), problem.ptr(out_e),
-                problem.ptr(out_l), problem.ptr(out_r), ctypes.byref(grads))
+    # The scalar gradients land in one small array, slots 0 scale (shared), 1 nu / 2 delta, 3 tau.
+    want_scale = scale_shape == () and (every or "scale" in wanted)
+    want_shape = shape_name is not None and (every or shape_name in wanted)
+    want_tau = every or "tau" in wanted
+    scalars = empty(4, dtype) if want_scale or want_shape or want_tau else None
+    base, step = _address(scalars), dtype.itemsize
+    shape_slot = base + step * _SHAPE_SLOT[shape_name] if want_shape else 0
 
-    def scalar(array: Optional[np.ndarray]) -> Optional[float]:
-        return None if array is None else float(array[0])
+    _, packer, size = _GRADS[dtype]
+    grads = packer.pack(size, _address(out["x"]), _address(out["mu"]),
+                        base if want_scale else _address(out["scale"]),
+                        shape_slot if shape_name == "nu" else 0,
+                        shape_slot if shape_name == "delta" else 0,
+                        _address(out["chol"]), _address(out["logw"]), _address(out["logprior"]),
+                        base + 3 * step if want_tau else 0, _address(out["energies_grad"]))
+    problem.call("ie_gradients", _address(g_l), _address(g_r), _address(out["energies"]),
+                 _address(out["logZ"]), _address(out["resp"]), grads)
 
-    scale_grad: Union[np.ndarray, float, None] = None
-    if g["scale"] is not None:
-        shape = problem.scale_given_shape
-        scale_grad = float(g["scale"][0]) if shape == () else g["scale"].reshape(shape)
-    return GradientResult(
-        energies=out_e, logZ=out_l, resp=out_r, x=g["x"], mu=g["mu"], scale=scale_grad,
-        nu=scalar(g["nu"]), delta=scalar(g["delta"]), chol=g["chol"], logw=g["logw"],
-        logprior=g["logprior"], tau=float(g["tau"][0]), energies_grad=g["energies"])
+    if scalars is not None:
+        values = scalars.tolist()
+        if want_scale:
+            out["scale"] = values[0]
+        if want_shape:
+            out[shape_name] = values[_SHAPE_SLOT[shape_name]]
+        if want_tau:
+            out["tau"] = values[3]
+    return _frozen(GradientResult, out)
 
 
 def activation(z: ArrayLike, *, kernel: KernelLike = "gaussian", m: float = 1.0,
@@ -508,7 +719,7 @@ def activation(z: ArrayLike, *, kernel: KernelLike = "gaussian", m: float = 1.0,
         True
     """
     kern = _kernel(kernel)
-    dtype = _common_dtype([("z", z)])
+    dtype = _common_dtype(("z",), (z,))
     values = _array("z", z, dtype)
     flat = np.ascontiguousarray(values.reshape(-1))
     nu_value = _required_float("nu", nu, kern) if kern == Kernel.STUDENT_T else 0.0
@@ -549,7 +760,7 @@ def log_normalizer(mu: ArrayLike, *, kernel: KernelLike = "gaussian", scale: Arr
     """
     if _kernel(kernel) == Kernel.LEARNED:
         raise _error(Status.ERR_UNSUPPORTED, "kernel: learned energies have no log-normaliser")
-    mu_array = _array("mu", mu, _common_dtype([("mu", mu), ("scale", scale), ("chol", chol)]))
+    mu_array = _array("mu", mu, _common_dtype(("mu", "scale", "chol"), (mu, scale, chol)))
     if mu_array.ndim != 2:
         raise _error(Status.ERR_BAD_SIZE,
                      f"mu: expected shape (K, D) = (?, ?); got {mu_array.shape}")
@@ -558,7 +769,7 @@ def log_normalizer(mu: ArrayLike, *, kernel: KernelLike = "gaussian", scale: Arr
     problem = _Problem(x, mu_array, kernel, scale, nu, delta, chol, None, tau, True, None, None,
                        None, None, {})
     out = problem.empty(problem.k)
-    problem.run("ie_log_normalizer", problem.ptr(out))
+    problem.call("ie_log_normalizer", _address(out))
     return out
 
 
@@ -596,8 +807,7 @@ def stats(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "ga
     w = problem.vector("weights", (problem.n,), "(N,)")
     sum_r, sum_rx = problem.empty(k), problem.empty(k, d)
     sum_rxx = problem.empty(k, d, d) if second_moment else None
-    problem.run("ie_stats", problem.ptr(w), problem.ptr(sum_r), problem.ptr(sum_rx),
-                problem.ptr(sum_rxx))
+    problem.call("ie_stats", _address(w), _address(sum_r), _address(sum_rx), _address(sum_rxx))
     return Stats(sum_r, sum_rx, sum_rxx)
 
 
