@@ -209,13 +209,14 @@ _DATA_OFFSET = _data_offset()
 _read_pointer = ctypes.c_void_p.from_address
 
 
-def _address(array: Optional[np.ndarray]) -> int:
-    """The data address of a C-contiguous ndarray (0, NULL, for None)."""
-    if array is None:
-        return 0
-    if _DATA_OFFSET is None:
-        return array.__array_interface__["data"][0]
-    return _read_pointer(id(array) + _DATA_OFFSET).value
+if _DATA_OFFSET is not None:
+    def _address(array: Optional[np.ndarray], _offset: int = _DATA_OFFSET) -> int:
+        """The data address of a C-contiguous ndarray (0, NULL, for None)."""
+        return 0 if array is None else _read_pointer(id(array) + _offset).value
+else:
+    def _address(array: Optional[np.ndarray]) -> int:
+        """The data address of a C-contiguous ndarray (0, NULL, for None)."""
+        return 0 if array is None else array.__array_interface__["data"][0]
 
 
 def _void_function(name: str) -> Any:
@@ -314,6 +315,15 @@ class _EnergyCallback:
 class _Problem:
     """A filled ie_problem struct and the arrays it points to (kept alive with it)."""
 
+    # Defaults as class attributes: a tiny call sets only what it has.
+    callback: Optional[_EnergyCallback] = None
+    scale: Optional[np.ndarray] = None
+    scale_shape = _SHARED
+    chol: Optional[np.ndarray] = None
+    x: Optional[np.ndarray] = None
+    mu: Optional[np.ndarray] = None
+    energies: Optional[np.ndarray] = None
+
     def __init__(self, x: ArrayLike, mu: ArrayLike, kernel: KernelLike, scale: ArrayLike,
                  nu: Optional[float], delta: Optional[float], chol: ArrayLike, logw: ArrayLike,
                  tau: float, normalized: bool, energies: ArrayLike, logprior: ArrayLike,
@@ -324,14 +334,6 @@ class _Problem:
         dtype = (_common_dtype(_PROBLEM_INPUTS, values) if not extra
                  else _common_dtype(_PROBLEM_INPUTS + tuple(extra), values + tuple(extra.values())))
         self.dtype = dtype
-        self.ctype = ctypes.c_float if dtype is _F32 else ctypes.c_double
-        self.callback: Optional[_EnergyCallback] = None
-        self.scale: Optional[np.ndarray] = None
-        self.scale_shape = _SHARED
-        self.chol: Optional[np.ndarray] = None
-        self.x: Optional[np.ndarray] = None
-        self.mu: Optional[np.ndarray] = None
-        self.energies: Optional[np.ndarray] = None
 
         if self.kernel is _LEARNED:
             if energies is not None and energy_fn is not None:
@@ -441,11 +443,20 @@ class _Problem:
         function = (0 if self.callback is None
                     else ctypes.cast(self.callback.function, ctypes.c_void_p).value)
         # struct.pack takes no None: NULL is 0.
+        x, chol, logw, logprior, energies = (self.x, self.chol, self.logw, self.logprior,
+                                             self.energies)
         return packer.pack(size, self.kernel, self.scale_shape, self.n, self.k, self.d,
-                           _address(self.x), _address(self.mu), _address(self.scale),
-                           _address(self.chol), _address(self.logw), _address(self.logprior),
-                           _address(self.energies), function, 0, real(self.nu),
+                           0 if x is None else _address(x), _address(self.mu),
+                           _address(self.scale), 0 if chol is None else _address(chol),
+                           0 if logw is None else _address(logw),
+                           0 if logprior is None else _address(logprior),
+                           0 if energies is None else _address(energies), function, 0,
+                           real(self.nu),
                            real(self.delta), real(self.tau), 1 if self.normalized else 0)
+
+    @property
+    def ctype(self) -> Any:
+        return ctypes.c_float if self.dtype is _F32 else ctypes.c_double
 
     @property
     def struct(self) -> ctypes.Structure:
@@ -680,7 +691,8 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
                         shape_slot if shape_name == "delta" else 0,
                         _address(out["chol"]), _address(out["logw"]), _address(out["logprior"]),
                         base + 3 * step if want_tau else 0, _address(out["energies_grad"]))
-    problem.call("ie_gradients", _address(g_l), _address(g_r), _address(out["energies"]),
+    problem.call("ie_gradients", 0 if g_l is None else _address(g_l),
+                 0 if g_r is None else _address(g_r), _address(out["energies"]),
                  _address(out["logZ"]), _address(out["resp"]), grads)
 
     if scalars is not None:
