@@ -624,9 +624,8 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
         gR: (N, K) upstream gradient of resp; None means zeros.
         outputs: the names of the :class:`GradientResult` fields to compute, e.g.
             ``("logZ", "resp", "mu")``; None (the default) computes every one. The others are
-            None in the result and the library skips their work (a large call without
-            ``energies`` and ``energies_grad`` takes about half the time). An unknown name is
-            an error; a name the kernel has no input for stays None.
+            None in the result, are not allocated, and the library skips their work. An
+            unknown name is an error; a name the kernel has no input for stays None.
 
     Returns:
         A :class:`GradientResult`: ``energies``, ``logZ``, ``resp`` and the gradients ``x``,
