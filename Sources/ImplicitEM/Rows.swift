@@ -256,14 +256,35 @@ func limitRow<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ n: Int, _ top: M.T,
         for j in 0 ..< k { r[j] = r[j] == T.infinity ? 1 / ties : 0 }
         return T.infinity
     }
-    // Unmasked components: their base logit is > −∞.
+    // Every logit overflowed to −∞ although some components are unmasked with finite energies
+    // (logw + logprior − d/τ below the range): compare the logits at half scale, where the terms
+    // cannot overflow together. logZ, below the range, stays −∞.
+    var halfTop = -T.infinity
+    for j in 0 ..< k {
+        let w = s.logw.map { $0[j] } ?? 0, p = s.logprior.map { $0[n * k + j] } ?? 0
+        var half = w / 2 + p / 2 - (scratch.energies[j] / s.tau) / 2
+        if let c = s.c { half -= c[j] / 2 }
+        if w == -T.infinity || p == -T.infinity || half.isNaN { half = -T.infinity }
+        r[j] = half
+        if half > halfTop { halfTop = half }
+    }
+    if halfTop > -T.infinity {
+        var total: T = 0
+        for j in 0 ..< k {
+            r[j] = T.exp(2 * (r[j] - halfTop))
+            total += r[j]
+        }
+        for j in 0 ..< k { r[j] /= total }
+        return -T.infinity
+    }
+    // Otherwise the energies overflowed: unmasked components are compared by log-energy.
     var best = T.infinity
     var ties: T = 0
     for j in 0 ..< k {
-        var base: T = 0
-        if let logw = s.logw { base += logw[j] }
-        if let lp = s.logprior { base += lp[n * k + j] }
-        if base == -T.infinity {
+        // Masked by an input −∞, not by logw + logprior overflowing together.
+        let maskedByWeight = s.logw.map { $0[j] == -T.infinity } ?? false
+        let maskedByPrior = s.logprior.map { $0[n * k + j] == -T.infinity } ?? false
+        if maskedByWeight || maskedByPrior {
             r[j] = -T.infinity  // masked
             continue
         }

@@ -45,6 +45,28 @@ final class EdgeCaseTests: XCTestCase {
         }
     }
 
+    // logw + logprior both near −max overflow to −∞ together, yet nothing is masked: R is the softmax
+    // of the true logits (below the range), not a zero row; logZ, below the range, is −∞.
+    func testLogitsSumBelowTheRange() throws {
+        let big = Double.greatestFiniteMagnitude
+        var p = ProblemData.random(.gaussian, n: 2, k: 3, d: 2, seed: 21)
+        p.logw = [-big, -big, -big]
+        // Equal bases: energies of order 1 are far below one ulp of a logit near −2·max (~1e292),
+        // so the logits are equal and R is uniform.
+        p.logprior = [Double](repeating: -big, count: 6)
+        let f = try forward(p, Double.self)
+        for n in 0 ..< 2 {
+            XCTAssertEqual(f.logZ[n], -.infinity)
+            for j in 0 ..< 3 { XCTAssertEqual(f.resp[n * 3 + j], 1.0 / 3.0, accuracy: 1e-15) }
+        }
+        assertNoNaN(try allGradients(p), "logits below the range")
+        // Bases 1e308 apart: exp(−1e308) is 0, so all responsibility goes to the largest base.
+        p.logprior = [-1e308, -1.5e308, -big, -1e308, -big, -big]
+        let g = try forward(p, Double.self)
+        XCTAssertEqual(Array(g.resp[0 ..< 3]), [1, 0, 0])
+        XCTAssertEqual(Array(g.resp[3 ..< 6]), [1, 0, 0])
+    }
+
     func testHugeLogitsAndTinyTemperature() throws {
         var p = ProblemData.random(.gaussian, n: 4, k: 3, d: 2, seed: 7)
         p.logw = [1e300, -1e300, 1e300]
