@@ -22,7 +22,7 @@ c-deps:
 	fi
 
 # Linked with -limplicitem from pkg-config; an rpath to the staged libdir runs them in place.
-$(BUILD)/c/%: bindings/c/%.c $(BUILD)/stage/lib/pkgconfig/implicitem.pc | c-deps
+$(BUILD)/c/%: bindings/c/%.c bindings/c/check.h $(BUILD)/stage/lib/pkgconfig/implicitem.pc | c-deps
 	@mkdir -p $(@D)
 	@$(CC) $(C_CFLAGS) $$($(C_PKG) --cflags implicitem) -o $@ $< \
 	    $$($(C_PKG) --libs implicitem) -Wl,-rpath,$$($(C_PKG) --variable=libdir implicitem) -lm -lpthread

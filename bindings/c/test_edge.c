@@ -23,22 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed, bad_cases;
+#include "check.h"
 
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list args;
-    va_start(args, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, args);
-    printf("\n");
-    va_end(args);
-}
+static int bad_cases;
+
 
 /* Case-insensitive substring. */
 static int contains(const char *haystack, const char *needle)

@@ -33,22 +33,8 @@
 #define TOL_F64_GRAD 1e-6
 #define TOL_F32 1e-4
 
-static int passed, failed;
+#include "check.h"
 
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list args;
-    va_start(args, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, args);
-    printf("\n");
-    va_end(args);
-}
 
 /* Compares count values; one check for the whole array, reporting the worst entry. */
 static void check_close(const char *what, const double *got, const double *want, int count, double tol)
