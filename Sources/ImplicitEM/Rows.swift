@@ -72,9 +72,10 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         let partitions = Partitions(rows: s.n, costPerRow: s.costPerRow)
         let parts = partitions.count
         // Everything a partition needs, allocated up front so that workers cannot fail.
-        let (scratchSize, scratchOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
+        let (rowScratch, scratchOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
             .addingReportingOverflow(try checkedProduct(3, max(s.d, 1), "scratch"))
-        if scratchOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
+        let (scratchSize, vectorOverflow) = rowScratch.addingReportingOverflow(try vectorScratchSize(s))
+        if scratchOverflow || vectorOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         let stride = max(layout.size, 1)
         let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
         if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
@@ -88,7 +89,7 @@ struct RowPass<T: IEFloat>: ModelVisitor {
             let scratch = RowScratch<T>(
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
-                vector3: base + 3 * s.k + 2 * max(s.d, 1))
+                vector3: base + 3 * s.k + 2 * max(s.d, 1), lanes: base + rowScratch)
             let rows = partitions.range(p), acc = accumulators + p * stride
             if !passRowsVectorized(s, targets, layout, rows, scratch, acc) {
                 passRows(model, s, targets, layout, rows, scratch, acc)

@@ -302,3 +302,6 @@ private func passRowsVectorized<F: VectorScalar>(_ s: Setup<F>, _ t: PassTargets
     default: return false
     }
 }
+
+/// The per-partition scratch, in values of T, the vector model needs beyond the row scratch.
+func vectorScratchSize<T: IEFloat>(_ s: Setup<T>) throws -> Int { 0 }
