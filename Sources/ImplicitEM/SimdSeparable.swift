@@ -76,16 +76,20 @@ protocol VectorRho {
     func value(_ u: V) -> V
     func derivative(_ u: V) -> V
     func shapeDerivative(_ u: V) -> V
+    func adding(_ sum: V, _ u: V) -> V
 }
 
 extension VectorRho {
     @inline(__always) func shapeDerivative(_ u: V) -> V { V() }
+    /// sum + ρ(u); a kernel may fuse the last product into the addition.
+    @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum + value(u) }
 }
 
 struct GaussianVectorRho<V: FloatVector>: VectorRho {
     var scalar: GaussianRho<V.Scalar> { GaussianRho() }
     @inline(__always) func value(_ u: V) -> V { u * u * 0.5 }
     @inline(__always) func derivative(_ u: V) -> V { u }
+    @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum.addingProduct(u, u * 0.5) }
 }
 
 struct LaplaceVectorRho<V: FloatVector>: VectorRho {
@@ -132,136 +136,244 @@ struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     }
 }
 
-/// Kernels 1–7 with a vector ρ: the same energies and gradients as `SeparableModel`, which
-/// this model uses for the scalar tail of D and for the overflow limit (`logEnergy`).
-/// Only built when every 1/s is finite (the loops multiply).
+/// Kernels 1–7 vectorised across components: lane j of a vector is component j, so a row's
+/// energies come out whole, with no sums across lanes. Each partition keeps the centres and
+/// 1/s transposed to D×Kp (Kp: K rounded up to whole vectors; the padding lanes have centre 0
+/// and 1/s = 0, so u = 0 there, and their energies and coefficients are never used) and sums
+/// Σ_n c·ρ′(u) and Σ_n c·ρ′(u)·u in the same layout, folded into the K×D gradients by
+/// `finish` (∂d/∂mu = −ρ′/s, ∂d/∂s = −ρ′·u/s: the 1/s factor is applied once per partition).
+/// Rows go through the loops in pairs, so that each load of the parameters and of the sums
+/// serves two rows: the energies of the next row are computed with this row's, and a row's
+/// backward waits for the next one (or for `finish`). Only built when every 1/s is finite.
 struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     typealias V = VR.V
     typealias T = V.Scalar
     let rho: VR
     let scalar: SeparableModel<VR.ScalarRho>
     let x: UnsafePointer<T>
-    let mu: UnsafePointer<T>
-    let inverse: UnsafePointer<T>
-    let d: Int, k: Int, scaleK: Int, scaleI: Int
-    /// The dimensions covered by whole vectors.
-    let body: Int
+    let d: Int, k: Int
+    /// The partition's rows: a pair never reaches past its end.
+    let rows: Range<Int>
+    /// Components rounded up to whole vectors, and the number of vectors.
+    let padded: Int, chunks: Int
+    let muT: UnsafeMutablePointer<T>, inverseT: UnsafeMutablePointer<T>
+    let pullSums: UnsafeMutablePointer<T>, pullUSums: UnsafeMutablePointer<T>
+    /// Two rows of coefficients and of energies (Kp each).
+    let coefficientPair: UnsafeMutablePointer<T>, energyPair: UnsafeMutablePointer<T>
+    let shapeSum: UnsafeMutablePointer<T>
+    /// Per dimension, max_k |mu_ki| and max_k 1/s_ki: a bound on |u| that each row checks.
+    let muReach: UnsafeMutablePointer<T>, inverseReach: UnsafeMutablePointer<T>
+    /// Where the gx of a row that wants none goes.
+    let unusedGx: UnsafeMutablePointer<T>
+    /// The pair state, as Ints (see `State`).
+    let state: UnsafeMutableRawPointer
+    /// The largest |u| at which ρ′ is finite: e^|u| overflows beyond log(greatest finite).
+    let derivativeLimit: T
 
-    init?(_ rho: VR, _ setup: Setup<T>) {
-        guard let inverse = setup.inverseScale, let scalar = SeparableModel(rho.scalar, setup),
+    private enum State: Int {
+        case energyRow = 0, energyCount, pendingRow, pendingGx, pending
+        static var slots: Int { 5 }
+    }
+    @inline(__always) private func get(_ slot: State) -> Int {
+        state.loadUnaligned(fromByteOffset: slot.rawValue * MemoryLayout<Int>.size, as: Int.self)
+    }
+    @inline(__always) private func set(_ slot: State, _ value: Int) {
+        state.storeBytes(of: value, toByteOffset: slot.rawValue * MemoryLayout<Int>.size, as: Int.self)
+    }
+
+    static func padded(_ k: Int) -> Int {
+        let lanes = V.scalarCount
+        return (k + lanes - 1) / lanes * lanes
+    }
+
+    /// One D×Kp plane, plus a gap that keeps the planes from lying a multiple of 4 KiB apart
+    /// (loads from one plane would then wait on stores to another: 4K aliasing).
+    static func planeSize(d: Int, k: Int) throws -> Int {
+        let (size, overflow) = try checkedProduct(max(d, 1), padded(k), "the component lanes")
+            .addingReportingOverflow(3 * V.scalarCount)
+        if overflow { throw ImplicitEMError(.badSize, "the component lanes' size overflows") }
+        return size
+    }
+
+    static var stateValues: Int {
+        (State.slots * MemoryLayout<Int>.size + MemoryLayout<T>.size - 1) / MemoryLayout<T>.size
+    }
+
+    /// The per-partition scratch this model needs, in values of T.
+    static func scratchSize(d: Int, k: Int) throws -> Int {
+        let plane = try planeSize(d: d, k: k)
+        let (size, overflow) = try checkedProduct(4, plane, "the component lanes")
+            .addingReportingOverflow(4 * padded(k) + V.scalarCount + 3 * max(d, 1) + stateValues)
+        if overflow { throw ImplicitEMError(.badSize, "the component lanes' size overflows") }
+        return size
+    }
+
+    init?(_ rho: VR, _ setup: Setup<T>, rows: Range<Int>, lanes: UnsafeMutablePointer<T>?) {
+        guard let lanes, let inverse = setup.inverseScale, let scalar = SeparableModel(rho.scalar, setup),
               let x = setup.x, let mu = setup.mu else { return nil }
         self.rho = rho
         self.scalar = scalar
         self.x = x
-        self.mu = mu
-        self.inverse = inverse
-        d = setup.d; k = setup.k; scaleK = setup.scaleK; scaleI = setup.scaleI
-        body = d - d % V.scalarCount
+        self.rows = rows
+        d = setup.d; k = setup.k
+        padded = Self.padded(k)
+        chunks = padded / V.scalarCount
+        let plane = max(d, 1) * padded + 3 * V.scalarCount
+        muT = lanes; inverseT = lanes + plane; pullSums = lanes + 2 * plane; pullUSums = lanes + 3 * plane
+        coefficientPair = lanes + 4 * plane; energyPair = coefficientPair + 2 * padded
+        shapeSum = energyPair + 2 * padded
+        muReach = shapeSum + V.scalarCount; inverseReach = muReach + max(d, 1); unusedGx = inverseReach + max(d, 1)
+        state = UnsafeMutableRawPointer(unusedGx + max(d, 1))
+        derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
+            ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
+        // Transpose the parameters; zero the sums and the padding.
+        for i in 0 ..< d {
+            var muMax: T = 0, inverseMax: T = 0
+            for kk in 0 ..< padded {
+                let at = i * padded + kk
+                let real = kk < k
+                let m = real ? mu[kk * d + i] : 0, f = real ? inverse[kk * setup.scaleK + i * setup.scaleI] : 0
+                muT[at] = m
+                inverseT[at] = f
+                pullSums[at] = 0
+                pullUSums[at] = 0
+                muMax = max(muMax, abs(m))
+                inverseMax = max(inverseMax, f)
+            }
+            muReach[i] = muMax
+            inverseReach[i] = inverseMax
+        }
+        for j in 0 ..< 4 * padded + V.scalarCount { coefficientPair[j] = 0 }
+        set(.energyRow, -1)
+        set(.energyCount, 0)
+        set(.pending, 0)
+    }
+
+    /// The energies of rows a and b (b may be a) into `energyPair`.
+    @inline(__always)
+    private func energyPairs(_ a: Int, _ b: Int) {
+        let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
+        for c in 0 ..< chunks {
+            var accA = V(), accB = V()
+            var at = c &* lanes
+            for i in 0 ..< d {
+                let m = V(loading: muT + at), f = V(loading: inverseT + at)
+                accA = rho.adding(accA, (V(repeating: xa[i]) - m) * f)
+                accB = rho.adding(accB, (V(repeating: xb[i]) - m) * f)
+                at &+= padded
+            }
+            accA.store(to: energyPair + c &* lanes)
+            accB.store(to: energyPair + padded + c &* lanes)
+        }
     }
 
     @inline(__always)
     func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
-        let xr = x + n * d, lanes = V.scalarCount
-        for kk in 0 ..< k {
-            let mr = mu + kk * d, fr = inverse + kk * scaleK
-            var acc = V()
-            var i = 0
-            if scaleI == 0 {
-                let f = V(repeating: fr[0])
-                while i < body {
-                    acc += rho.value((V(loading: xr + i) - V(loading: mr + i)) * f)
-                    i += lanes
-                }
-            } else {
-                while i < body {
-                    acc += rho.value((V(loading: xr + i) - V(loading: mr + i)) * V(loading: fr + i))
-                    i += lanes
-                }
-            }
-            var sum = acc.sum()
-            while i < d {
-                sum += rho.scalar.value((xr[i] - mr[i]) * fr[i * scaleI])
-                i += 1
-            }
-            out[kk] = sum
+        let first = get(.energyRow)
+        let slot: Int
+        if first >= 0 && n == first + 1 && get(.energyCount) == 2 {
+            slot = 1
+        } else {
+            let next = n + 1 < rows.upperBound ? n + 1 : n
+            energyPairs(n, next)
+            set(.energyRow, n)
+            set(.energyCount, next == n ? 1 : 2)
+            slot = 0
         }
+        let from = energyPair + slot * padded
+        for j in 0 ..< k { out[j] = from[j] }
     }
 
     func logEnergy(row n: Int, component kk: Int, scratch: RowScratch<T>) -> T {
         scalar.logEnergy(row: n, component: kk, scratch: scratch)
     }
 
-    /// ∂d/∂x = ρ′/s, ∂d/∂mu = −ρ′/s, ∂d/∂s = −(ρ′·u)/s, as in `SeparableModel.backward`.
+    /// For rows a and b (coefficients in `coefficientPair`): adds c·ρ′(u) and c·ρ′(u)·u to the
+    /// sums and Σ_k c·ρ′(u)/s to ga and gb.
+    @inline(__always)
+    private func backwardPair(_ a: Int, _ b: Int, _ ga: UnsafeMutablePointer<T>, _ gb: UnsafeMutablePointer<T>,
+                              wantShape: Bool) {
+        let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
+        let coefA = coefficientPair, coefB = coefficientPair + padded
+        var shapeAcc = V()
+        var at = 0
+        for i in 0 ..< d {
+            let xai = V(repeating: xa[i]), xbi = V(repeating: xb[i])
+            var gxa = V(), gxb = V()
+            for c in 0 ..< chunks {
+                let f = V(loading: inverseT + at), m = V(loading: muT + at)
+                let ua = (xai - m) * f, ub = (xbi - m) * f
+                let ca = V(loading: coefA + c &* lanes), cb = V(loading: coefB + c &* lanes)
+                let pa = ca * rho.derivative(ua), pb = cb * rho.derivative(ub)
+                (V(loading: pullSums + at) + (pa + pb)).store(to: pullSums + at)
+                V(loading: pullUSums + at).addingProduct(pa, ua).addingProduct(pb, ub).store(to: pullUSums + at)
+                gxa = gxa.addingProduct(pa, f)
+                gxb = gxb.addingProduct(pb, f)
+                if wantShape { shapeAcc += ca * rho.shapeDerivative(ua) + cb * rho.shapeDerivative(ub) }
+                at &+= lanes
+            }
+            ga[i] += gxa.sum()
+            gb[i] += gxb.sum()
+        }
+        if wantShape { shapeSum[0] += shapeAcc.sum() }
+    }
+
     @inline(__always)
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
-        guard let gMu = grads.mu, let gScale = grads.scale else { return }
-        // An overflowed −δ/τ (tiny τ) needs the scalar loop, where a zero ρ′ contributes 0.
-        for kk in 0 ..< k where !coefficient[kk].isFinite {
+        // A coefficient that overflowed (tiny τ), or a row far enough out that some u or ρ′(u) may
+        // overflow, needs the scalar loop, which skips zero terms so that 0·∞ never appears.
+        let xr = x + n * d
+        var finite = true
+        for kk in 0 ..< k { finite = finite && coefficient[kk].isFinite }
+        for i in 0 ..< d { finite = finite && (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit }
+        if !finite || grads.mu == nil || grads.scale == nil {
             return scalar.backward(row: n, coefficient: coefficient, scratch: scratch, gx: gx, grads: grads)
         }
-        let xr = x + n * d, gxr = gx ?? scratch.vector3, lanes = V.scalarCount
-        let wantShape = grads.shape != nil
-        var shapeAcc = V()
-        var shapeSum: T = 0
-        for kk in 0 ..< k {
-            let coef = coefficient[kk]
-            if coef == 0 { continue }
-            let c = V(repeating: coef)
-            let mr = mu + kk * d, fr = inverse + kk * scaleK, gm = gMu + kk * d
-            var i = 0
-            if scaleI == 0 {
-                let fs = fr[0], f = V(repeating: fs)
-                var scaleAcc = V()
-                while i < body {
-                    let u = (V(loading: xr + i) - V(loading: mr + i)) * f
-                    let pull = c * rho.derivative(u)
-                    let g = pull * f
-                    (V(loading: gxr + i) + g).store(to: gxr + i)
-                    (V(loading: gm + i) - g).store(to: gm + i)
-                    scaleAcc -= (pull * u) * f
-                    if wantShape { shapeAcc += c * rho.shapeDerivative(u) }
-                    i += lanes
-                }
-                var scaleSum = scaleAcc.sum()
-                while i < d {
-                    let u = (xr[i] - mr[i]) * fs
-                    let pull = coef * rho.scalar.derivative(u)
-                    let g = pull * fs
-                    gxr[i] += g
-                    gm[i] -= g
-                    scaleSum -= (pull * u) * fs
-                    if wantShape { shapeSum += coef * rho.scalar.shapeDerivative(u) }
-                    i += 1
-                }
-                gScale[kk * scaleK] += scaleSum
-            } else {
-                let gs = gScale + kk * scaleK
-                while i < body {
-                    let f = V(loading: fr + i)
-                    let u = (V(loading: xr + i) - V(loading: mr + i)) * f
-                    let pull = c * rho.derivative(u)
-                    let g = pull * f
-                    (V(loading: gxr + i) + g).store(to: gxr + i)
-                    (V(loading: gm + i) - g).store(to: gm + i)
-                    (V(loading: gs + i) - (pull * u) * f).store(to: gs + i)
-                    if wantShape { shapeAcc += c * rho.shapeDerivative(u) }
-                    i += lanes
-                }
-                while i < d {
-                    let f = fr[i]
-                    let u = (xr[i] - mr[i]) * f
-                    let pull = coef * rho.scalar.derivative(u)
-                    let g = pull * f
-                    gxr[i] += g
-                    gm[i] -= g
-                    gs[i] -= (pull * u) * f
-                    if wantShape { shapeSum += coef * rho.scalar.shapeDerivative(u) }
-                    i += 1
+        let target = gx ?? unusedGx
+        if get(.pending) == 0 {
+            for kk in 0 ..< k { coefficientPair[kk] = coefficient[kk] }
+            set(.pendingRow, n)
+            set(.pendingGx, Int(bitPattern: target))
+            set(.pending, 1)
+            return
+        }
+        for kk in 0 ..< k { coefficientPair[padded + kk] = coefficient[kk] }
+        let first = get(.pendingRow)
+        let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
+        set(.pending, 0)
+        // Literal flags, so that each copy of the loop is compiled without the test.
+        if grads.shape != nil {
+            backwardPair(first, n, firstGx, target, wantShape: true)
+        } else {
+            backwardPair(first, n, firstGx, target, wantShape: false)
+        }
+    }
+
+    /// Runs a row still waiting for its pair (paired with itself at coefficient 0, which adds
+    /// exact zeros), then adds this partition's sums to its K×D gradient accumulators.
+    func finish(_ grads: ParameterGradients<T>, scaleK: Int, scaleI: Int) {
+        if get(.pending) != 0 {
+            for kk in 0 ..< k { coefficientPair[padded + kk] = 0 }
+            let row = get(.pendingRow)
+            let rowGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
+            set(.pending, 0)
+            backwardPair(row, row, rowGx, unusedGx, wantShape: grads.shape != nil)
+        }
+        if let gMu = grads.mu {
+            for kk in 0 ..< k {
+                for i in 0 ..< d { gMu[kk * d + i] -= inverseT[i * padded + kk] * pullSums[i * padded + kk] }
+            }
+        }
+        if let gScale = grads.scale {
+            for kk in 0 ..< k {
+                for i in 0 ..< d {
+                    let at = i * padded + kk
+                    gScale[kk * scaleK + i * scaleI] -= inverseT[at] * pullUSums[at]
                 }
             }
         }
-        if let gShape = grads.shape { gShape[0] += shapeAcc.sum() + shapeSum }
+        if let gShape = grads.shape { gShape[0] += shapeSum[0] }
     }
 }
 
@@ -290,8 +402,14 @@ private func passRowsVectorized<F: VectorScalar>(_ s: Setup<F>, _ t: PassTargets
                                                  _ acc: UnsafeMutablePointer<F>) -> Bool {
     typealias V = F.Vector
     func run<VR: VectorRho>(_ rho: VR) -> Bool where VR.V == V {
-        guard let model = VectorSeparableModel(rho, s) else { return false }
+        guard let model = VectorSeparableModel(rho, s, rows: rows, lanes: scratch.lanes) else { return false }
         passRows(model, s, t, layout, rows, scratch, acc)
+        if t.backward {
+            model.finish(ParameterGradients(mu: t.needMu ? acc + layout.mu : nil,
+                                            scale: t.needScale ? acc + layout.scale : nil,
+                                            shape: t.needShape ? acc + layout.shape : nil, chol: nil),
+                         scaleK: s.scaleK, scaleI: s.scaleI)
+        }
         return true
     }
     switch s.kernel {
@@ -304,4 +422,9 @@ private func passRowsVectorized<F: VectorScalar>(_ s: Setup<F>, _ t: PassTargets
 }
 
 /// The per-partition scratch, in values of T, the vector model needs beyond the row scratch.
-func vectorScratchSize<T: IEFloat>(_ s: Setup<T>) throws -> Int { 0 }
+func vectorScratchSize<T: IEFloat>(_ s: Setup<T>) throws -> Int {
+    guard s.kernel.isSeparable, s.x != nil else { return 0 }
+    if T.self == Double.self { return try VectorSeparableModel<GaussianVectorRho<SIMD8<Double>>>.scratchSize(d: s.d, k: s.k) }
+    if T.self == Float.self { return try VectorSeparableModel<GaussianVectorRho<SIMD16<Float>>>.scratchSize(d: s.d, k: s.k) }
+    return 0
+}

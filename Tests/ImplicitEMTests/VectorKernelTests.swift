@@ -88,6 +88,70 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
+    /// Rows go through the vector loops in pairs: an odd N leaves a row that waits for
+    /// `finish`, masked components have zero coefficients, and K = 10 fills one and a half
+    /// vectors of doubles (a float vector holds all ten). Every gradient against central
+    /// differences.
+    func testRowPairs() throws {
+        for kernel in Self.kernels {
+            for shape in ScaleShape.allCases {
+                var p = ProblemData.random(kernel, shape: shape, n: 7, k: 10, d: 5, seed: 17)
+                var logprior = p.logprior ?? [Double](repeating: 0, count: p.n * p.k)
+                for j in 0 ..< 8 { logprior[4 * p.k + j] = -.infinity }
+                logprior[1 * p.k + 9] = -.infinity
+                p.logprior = logprior
+                var rng = SeededRNG(seed: 9)
+                let gL = rng.array(p.n, 0.2, 1.5)
+                let gR = rng.array(p.n * p.k, -1, 1)
+                let g = try analyticGradients(p, gL: gL, gR: gR, Double.self)
+                let label = "\(kernel.name) shape=\(shape)"
+                for name in EngineGradientTests.parameters(kernel) where name != "logprior" {
+                    guard let analytic = g[name], let values = p.values(name) else {
+                        XCTFail("\(label): no gradient for \(name)")
+                        continue
+                    }
+                    let norm = analytic.map(abs).max() ?? 0
+                    for i in 0 ..< values.count {
+                        let fd = try centralDifference(p, name, i, gL: gL, gR: gR)
+                        assertClose(analytic[i], fd, rel: 1e-6, floor: 1e-3 * norm, "\(label) d/d\(name)[\(i)]")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A row far enough out that its u could overflow takes the scalar backward between
+    /// paired rows; the gradients equal the sums of the rows' gradients computed one by one.
+    func testFarRowBetweenPairs() throws {
+        for kernel in [Kernel.gaussian, .laplace, .huber, .pseudoHuber] {
+            var p = ProblemData.random(kernel, shape: .perDimension, n: 5, k: 4, d: 3, seed: 23)
+            p.x![2 * p.d] = 1e308           // row 2, dimension 0
+            p.scale![3 * p.d] = 1e308       // component 3 sees it at u ≈ 1; the others overflow
+            let whole = try analyticGradients(p, gL: nil, gR: nil, Double.self)
+            var sums: [String: [Double]] = [:]
+            for n in 0 ..< p.n {
+                var row = p
+                row.n = 1
+                row.x = Array(p.x![n * p.d ..< (n + 1) * p.d])
+                row.logprior = p.logprior.map { Array($0[n * p.k ..< (n + 1) * p.k]) }
+                let g = try analyticGradients(row, gL: nil, gR: nil, Double.self)
+                for name in ["mu", "scale", "logw"] {
+                    let v = g[name]!
+                    sums[name] = zip(sums[name] ?? [Double](repeating: 0, count: v.count), v).map { $0 + $1 }
+                }
+                for (i, v) in g["x"]!.enumerated() {
+                    assertClose(whole["x"]![n * p.d + i], v, rel: 1e-14, floor: 1e-300, "\(kernel.name) x[\(n),\(i)]")
+                }
+            }
+            for name in ["mu", "scale", "logw"] {
+                XCTAssertFalse(whole[name]!.contains { !$0.isFinite }, "\(kernel.name) \(name) finite")
+                for (i, v) in sums[name]!.enumerated() {
+                    assertClose(whole[name]![i], v, rel: 1e-12, floor: 1e-12, "\(kernel.name) \(name)[\(i)]")
+                }
+            }
+        }
+    }
+
     /// Cosine over wide D: dot products and gradient updates in vectors plus a tail.
     func testWideCosine() throws {
         for d in Self.widths {
