@@ -10,9 +10,29 @@ import Darwin
 // truncation is far below half an ulp, and 2^n built in the exponent bits. Lanes whose result
 // would be subnormal or overflow (and −∞) take libm, so every lane is within about 1 ulp.
 
+// Whether any lane lies outside [low, high], by OR-ing halves of the comparison mask: the
+// standard library's any(), min() and pointwiseMin on vectors are calls into generic code and
+// dominated the exponential's cost. NaN lanes are not outside; the polynomial gives NaN.
+extension SIMD8 where Scalar == Double {
+    @inline(__always) func anyOutside(_ low: Double, _ high: Double) -> Bool {
+        let mask = unsafeBitCast((self .< low) .| (self .> high), to: SIMD8<Int64>.self)
+        let four = mask.lowHalf | mask.highHalf, two = four.lowHalf | four.highHalf
+        return (two[0] | two[1]) != 0
+    }
+}
+
+extension SIMD16 where Scalar == Float {
+    @inline(__always) func anyOutside(_ low: Float, _ high: Float) -> Bool {
+        let mask = unsafeBitCast((self .< low) .| (self .> high), to: SIMD16<Int32>.self)
+        let eight = mask.lowHalf | mask.highHalf, four = eight.lowHalf | eight.highHalf
+        let two = four.lowHalf | four.highHalf
+        return (two[0] | two[1]) != 0
+    }
+}
+
 extension SIMD8 where Scalar == Double {
     @inline(__always) var exponential: Self {
-        if any(self .< -708) || any(self .> 709) {
+        if anyOutside(-708, 709) {
             var out = self
             for i in 0 ..< 8 { out[i] = Double.exp(self[i]) }
             return out
@@ -22,19 +42,19 @@ extension SIMD8 where Scalar == Double {
         let n = shifted - magic
         let r = (self - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
         var p = Self(repeating: 1.0 / 6227020800.0)  // 1/13!
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
+        p = Self(repeating: 1.0 / 479001600.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 39916800.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 3628800.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 362880.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 40320.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 5040.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 720.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 120.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 24.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 6.0).addingProduct(p, r)
+        p = Self(repeating: 0.5).addingProduct(p, r)
+        p = Self(repeating: 1.0).addingProduct(p, r)
+        p = Self(repeating: 1.0).addingProduct(p, r)
         // The low bits of `shifted` hold n; (n + 1023) << 52 is the double 2^n.
         let bits = unsafeBitCast(shifted, to: SIMD8<UInt64>.self) &+ SIMD8<UInt64>(repeating: 1023)
         return p * unsafeBitCast(bits &<< 52, to: Self.self)
@@ -43,7 +63,7 @@ extension SIMD8 where Scalar == Double {
 
 extension SIMD16 where Scalar == Float {
     @inline(__always) var exponential: Self {
-        if any(self .< -87) || any(self .> 88) {
+        if anyOutside(-87, 88) {
             var out = self
             for i in 0 ..< 16 { out[i] = Float.exp(self[i]) }
             return out
@@ -53,13 +73,13 @@ extension SIMD16 where Scalar == Float {
         let n = shifted - magic
         let r = (self - n * 0.693359375) - n * -2.12194440e-4
         var p = Self(repeating: 1.0 / 5040.0)  // 1/7!
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
+        p = Self(repeating: 1.0 / 720.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 120.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 24.0).addingProduct(p, r)
+        p = Self(repeating: 1.0 / 6.0).addingProduct(p, r)
+        p = Self(repeating: 0.5).addingProduct(p, r)
+        p = Self(repeating: 1.0).addingProduct(p, r)
+        p = Self(repeating: 1.0).addingProduct(p, r)
         // (n + 127) << 23 is the float 2^n.
         let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &+ SIMD16<UInt32>(repeating: 127)
         return p * unsafeBitCast(bits &<< 23, to: Self.self)
