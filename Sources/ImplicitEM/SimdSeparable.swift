@@ -18,6 +18,9 @@ protocol FloatVector: SIMD where Scalar: IEFloat {
     func replacing(with other: Self, whereAbove key: Self, _ bound: Scalar) -> Self
     /// √v per lane.
     var root: Self { get }
+    /// The sum of the lanes, by halves (the standard library's sum() is a generic call for
+    /// some vector types).
+    var total: Scalar { get }
 }
 
 extension SIMD8: FloatVector where Scalar == Double {
@@ -38,6 +41,10 @@ extension SIMD8: FloatVector where Scalar == Double {
         replacing(with: other, where: key .> bound)
     }
     @inline(__always) var root: Self { squareRoot() }
+    @inline(__always) var total: Double {
+        let four = lowHalf + highHalf, two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
+    }
 }
 
 extension SIMD16: FloatVector where Scalar == Float {
@@ -58,6 +65,10 @@ extension SIMD16: FloatVector where Scalar == Float {
         replacing(with: other, where: key .> bound)
     }
     @inline(__always) var root: Self { squareRoot() }
+    @inline(__always) var total: Float {
+        let eight = lowHalf + highHalf, four = eight.lowHalf + eight.highHalf, two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
+    }
 }
 
 /// The two precisions and their vector types.
@@ -227,18 +238,20 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
             ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
         // Transpose the parameters; zero the sums and the padding.
+        let scaleK = setup.scaleK, scaleI = setup.scaleI, padded = self.padded
+        muT.initialize(repeating: 0, count: plane &* 4)
+        for kk in 0 ..< k {
+            let mr = mu + kk &* d, fr = inverse + kk &* scaleK
+            for i in 0 ..< d {
+                muT[i &* padded &+ kk] = mr[i]
+                inverseT[i &* padded &+ kk] = fr[i &* scaleI]
+            }
+        }
         for i in 0 ..< d {
             var muMax: T = 0, inverseMax: T = 0
-            for kk in 0 ..< padded {
-                let at = i * padded + kk
-                let real = kk < k
-                let m = real ? mu[kk * d + i] : 0, f = real ? inverse[kk * setup.scaleK + i * setup.scaleI] : 0
-                muT[at] = m
-                inverseT[at] = f
-                pullSums[at] = 0
-                pullUSums[at] = 0
-                muMax = max(muMax, abs(m))
-                inverseMax = max(inverseMax, f)
+            for kk in 0 ..< k {
+                muMax = max(muMax, abs(muT[i &* padded &+ kk]))
+                inverseMax = max(inverseMax, inverseT[i &* padded &+ kk])
             }
             muReach[i] = muMax
             inverseReach[i] = inverseMax
@@ -312,10 +325,10 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 if wantShape { shapeAcc += ca * rho.shapeDerivative(ua) + cb * rho.shapeDerivative(ub) }
                 at &+= lanes
             }
-            ga[i] += gxa.sum()
-            gb[i] += gxb.sum()
+            ga[i] += gxa.total
+            gb[i] += gxb.total
         }
-        if wantShape { shapeSum[0] += shapeAcc.sum() }
+        if wantShape { shapeSum[0] += shapeAcc.total }
     }
 
     @inline(__always)
@@ -362,15 +375,14 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         }
         if let gMu = grads.mu {
             for kk in 0 ..< k {
-                for i in 0 ..< d { gMu[kk * d + i] -= inverseT[i * padded + kk] * pullSums[i * padded + kk] }
+                let row = gMu + kk &* d
+                for i in 0 ..< d { row[i] -= inverseT[i &* padded &+ kk] * pullSums[i &* padded &+ kk] }
             }
         }
         if let gScale = grads.scale {
             for kk in 0 ..< k {
-                for i in 0 ..< d {
-                    let at = i * padded + kk
-                    gScale[kk * scaleK + i * scaleI] -= inverseT[at] * pullUSums[at]
-                }
+                let row = gScale + kk &* scaleK
+                for i in 0 ..< d { row[i &* scaleI] -= inverseT[i &* padded &+ kk] * pullUSums[i &* padded &+ kk] }
             }
         }
         if let gShape = grads.shape { gShape[0] += shapeSum[0] }
