@@ -250,6 +250,7 @@ def bench_workload(ie, w: Workload, peers: dict, missing: dict, machine: dict, l
                 row["library_c_abi_error"] = f"disagrees with the binding: {bad}"
             else:
                 row["library_c_abi_s"], _ = median_time(raw)
+                row["fingerprint"] = fingerprint(raw())
         except Exception as e:  # noqa: BLE001
             row["library_c_abi_error"] = f"{type(e).__name__}: {e}"
     numpy_out = None
@@ -309,13 +310,14 @@ def fmt_time(s):
 
 
 def print_table(rows):
-    head = ["workload", "library", "(C ABI)", "numpy", "jax", "torch", "sklearn", "best peer / lib",
+    head = ["workload", "library", "(C ABI)", "native", "numpy", "jax", "torch", "sklearn", "best peer / lib",
             "lib / floor", "floor"]
     lines = [head]
     notes = []
     for r in rows:
         cells = [r["workload"], fmt_time(r.get("library_s")) if "library_s" in r else "error",
-                 fmt_time(r.get("library_c_abi_s")) if "library_c_abi_s" in r else "-"]
+                 fmt_time(r.get("library_c_abi_s")) if "library_c_abi_s" in r else "-",
+                 fmt_time(r.get("library_native_s")) if "library_native_s" in r else "-"]
         for p in PEERS:
             c = r["peers"].get(p)
             if c is None:
@@ -325,7 +327,7 @@ def print_table(rows):
             else:
                 cells.append("x")
                 notes.append(f"{r['workload']} / {p}: {c['status']}")
-        for key in ("library_error", "library_c_abi_error"):
+        for key in ("library_error", "library_c_abi_error", "library_native_error"):
             if key in r:
                 notes.append(f"{r['workload']} / {key[:-6].replace('_', ' ')}: {r[key]}")
         ratio = r.get("best_peer_ratio")
@@ -344,6 +346,66 @@ def print_table(rows):
         if n not in seen:
             print("  " + n)
             seen.add(n)
+
+
+# ------------------------------------------------------------------------ native code generation
+
+def library_only(args):
+    """Times the library alone (C ABI, as the "(C ABI)" column) on every workload and prints one
+    JSON line {workload: {"seconds": s, "outputs": checksum}}: run in a child process whose
+    IMPLICITEM_LIBRARY is the build for this machine's CPU (NATIVE=1)."""
+    ie = library_module()
+    out = {}
+    for w in all_workloads(args.quick):
+        if args.only and args.only not in w.name:
+            continue
+        a = w.make().arrays
+        try:
+            raw = library_raw(ie, w, a)
+            res = raw()
+            out[w.name] = {"seconds": median_time(raw)[0], "fingerprint": fingerprint(res)}
+        except Exception as e:  # noqa: BLE001
+            out[w.name] = {"error": f"{type(e).__name__}: {e}"}
+        w.arrays = {}
+    print(json.dumps(out))
+
+
+def fingerprint(outputs):
+    """Per output: the sum and the sum of magnitudes, in float64 (enough to tell two builds'
+    results apart, small enough to pass between processes)."""
+    return {k: [float(np.sum(np.asarray(v, dtype=np.float64))), float(np.sum(np.abs(np.asarray(v, dtype=np.float64))))]
+            for k, v in outputs.items()}
+
+
+def bench_native(build: Path, args, rows):
+    """The same workloads through the library built for this CPU (build/lib-native, from
+    `make bench`'s NATIVE=1 build), in a child process; fills row["library_native_s"]."""
+    lib = build / "lib-native" / "libimplicitem.so"
+    if not lib.exists():
+        return "not built"
+    cmd = [sys.executable, __file__, "--library-only", "--build", str(build)]
+    if args.quick:
+        cmd.append("--quick")
+    if args.only:
+        cmd += ["--only", args.only]
+    env = dict(os.environ, IMPLICITEM_LIBRARY=str(lib))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+    if res.returncode != 0:
+        return (res.stderr.strip().splitlines() or ["?"])[-1][:200]
+    times = json.loads(res.stdout.strip().splitlines()[-1])
+    for r in rows:
+        t = times.get(r["workload"], {})
+        mine, theirs = r.get("fingerprint"), t.get("fingerprint")
+        tol = 1e-3 if r["dtype"] == "float32" else 1e-9
+        off = [k for k in (mine or {}) if k in (theirs or {}) and
+               any(abs(a - b) > tol * max(abs(mine[k][1]), 1e-30) for a, b in zip(mine[k], theirs[k]))]
+        if "seconds" in t and off:
+            r["library_native_error"] = "disagrees with the default build on " + ", ".join(off)
+        elif "seconds" in t:
+            r["library_native_s"] = t["seconds"]
+        elif "error" in t:
+            r["library_native_error"] = t["error"]
+    return None
 
 
 # ------------------------------------------------------------------------------------- W5
@@ -436,12 +498,15 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--json", default="build/bench/results.json")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: w5,scaling,memory")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: w5,scaling,memory,native")
+    ap.add_argument("--library-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     build = Path(args.build)
     skip = set(filter(None, args.skip.split(",")))
     if args.quick:
         TIMING.update(min_reps=3, max_reps=7, budget=1.0)
+    if args.library_only:
+        return library_only(args)
 
     machine = measure_machine(build)
     try:
@@ -489,7 +554,12 @@ def main():
         rows.append(bench_workload(ie, w, peers, missing, machine, lib_threads))
         w.arrays = {}
         print(f"  ... {w.name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    native_note = None if "native" in skip else bench_native(build, args, rows)
     print_table(rows)
+    print("  library: the default build (x86-64: -target-cpu haswell, AVX2 + FMA), through the Python "
+          "binding; (C ABI): the same build called with preallocated outputs; native: the build for "
+          "this machine's CPU (NATIVE=1, AVX-512 here), called like (C ABI)"
+          + (f" [native: {native_note}]" if native_note else ""))
     busy = max((r["load_average"] for r in rows), default=0)
     if busy > (os.cpu_count() or 1) + 0.5:   # more runnable work than cores
         print(f"  WARNING: load average up to {busy:.1f} on {os.cpu_count()} cores during the run: "
