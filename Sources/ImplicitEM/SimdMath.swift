@@ -8,23 +8,24 @@ import Darwin
 // the lanes of a vector for the softmax over K. The exponential: Cody–Waite reduction
 // x = n·ln2 + r (|r| ≤ ln2/2, ln2 split so that n·ln2hi is exact), a Taylor polynomial whose
 // truncation is far below half an ulp, and 2^n built in the exponent bits. Lanes whose result
-// would be subnormal or overflow (and −∞) take libm, so every lane is within about 1 ulp.
+// would be subnormal or overflow take libm, lanes whose result rounds to 0 (and −∞) give 0,
+// so every lane is within about 1 ulp.
 
-// Whether any lane lies outside [low, high], by OR-ing halves of the comparison mask: the
-// standard library's any(), min() and pointwiseMin on vectors are calls into generic code and
-// dominated the exponential's cost. NaN lanes are not outside; the polynomial gives NaN.
-extension SIMD8 where Scalar == Double {
-    @inline(__always) func anyOutside(_ low: Double, _ high: Double) -> Bool {
-        let mask = unsafeBitCast((self .< low) .| (self .> high), to: SIMD8<Int64>.self)
-        let four = mask.lowHalf | mask.highHalf, two = four.lowHalf | four.highHalf
+// Whether any lane of a mask is set, by OR-ing halves: the standard library's any() (and
+// min(), pointwiseMin) on vectors are calls into generic code, and dominated the
+// exponential's cost.
+extension SIMDMask where Storage == SIMD8<Int64> {
+    @inline(__always) var anyLane: Bool {
+        let bits = unsafeBitCast(self, to: SIMD8<Int64>.self)
+        let four = bits.lowHalf | bits.highHalf, two = four.lowHalf | four.highHalf
         return (two[0] | two[1]) != 0
     }
 }
 
-extension SIMD16 where Scalar == Float {
-    @inline(__always) func anyOutside(_ low: Float, _ high: Float) -> Bool {
-        let mask = unsafeBitCast((self .< low) .| (self .> high), to: SIMD16<Int32>.self)
-        let eight = mask.lowHalf | mask.highHalf, four = eight.lowHalf | eight.highHalf
+extension SIMDMask where Storage == SIMD16<Int32> {
+    @inline(__always) var anyLane: Bool {
+        let bits = unsafeBitCast(self, to: SIMD16<Int32>.self)
+        let eight = bits.lowHalf | bits.highHalf, four = eight.lowHalf | eight.highHalf
         let two = four.lowHalf | four.highHalf
         return (two[0] | two[1]) != 0
     }
@@ -32,11 +33,19 @@ extension SIMD16 where Scalar == Float {
 
 extension SIMD8 where Scalar == Double {
     @inline(__always) var exponential: Self {
-        if anyOutside(-708, 709) {
-            var out = self
-            for i in 0 ..< 8 { out[i] = Double.exp(self[i]) }
-            return out
+        // Lanes below −745.2 round to 0; lanes in (−745.2, −708) (subnormal results) and
+        // above 709 (overflow) take libm; the rest take the polynomial.
+        let low = -708.0, high = 709.0, zero = -745.2
+        let inside = replacing(with: low, where: self .< low).replacing(with: high, where: self .> high)
+        var out = inside.polynomialExponential.replacing(with: 0, where: self .< low)
+        if ((self .>= zero) .& (self .< low) .| (self .> high)).anyLane {
+            for i in 0 ..< 8 where (self[i] >= zero && self[i] < low) || self[i] > high { out[i] = Double.exp(self[i]) }
         }
+        return out
+    }
+
+    /// e^x for x in [−708, 709].
+    @inline(__always) var polynomialExponential: Self {
         let magic = Self(repeating: 0x1.8p52)  // adding it rounds to an integer in the low bits
         let shifted = self * 1.4426950408889634 + magic
         let n = shifted - magic
@@ -63,11 +72,18 @@ extension SIMD8 where Scalar == Double {
 
 extension SIMD16 where Scalar == Float {
     @inline(__always) var exponential: Self {
-        if anyOutside(-87, 88) {
-            var out = self
-            for i in 0 ..< 16 { out[i] = Float.exp(self[i]) }
-            return out
+        // As for doubles: below −104 is 0, (−104, −87) and above 88 take libm.
+        let low: Float = -87, high: Float = 88, zero: Float = -104
+        let inside = replacing(with: low, where: self .< low).replacing(with: high, where: self .> high)
+        var out = inside.polynomialExponential.replacing(with: 0, where: self .< low)
+        if ((self .>= zero) .& (self .< low) .| (self .> high)).anyLane {
+            for i in 0 ..< 16 where (self[i] >= zero && self[i] < low) || self[i] > high { out[i] = Float.exp(self[i]) }
         }
+        return out
+    }
+
+    /// e^x for x in [−87, 88].
+    @inline(__always) var polynomialExponential: Self {
         let magic = Self(repeating: 0x1.8p23)
         let shifted = self * 1.44269504 + magic
         let n = shifted - magic

@@ -36,6 +36,19 @@ final class VectorMathTests: XCTestCase {
         XCTAssertLessThanOrEqual(near.ulps, 1, "float64 exp worst at \(near.at)")
     }
 
+    /// A NaN lane stays NaN and leaves the other lanes exact.
+    func testNaNLanes() {
+        var d: [Double] = [1, .nan, -800, -720, 0.5, 710, -3, 2]
+        d.withUnsafeMutableBufferPointer { exponentialShifted($0.baseAddress!, $0.count, minus: 0) }
+        XCTAssertTrue(d[1].isNaN)
+        XCTAssertEqual([d[0], d[2], d[3], d[4], d[5], d[6], d[7]], [Double.exp(1), 0, Double.exp(-720), Double.exp(0.5), .infinity, Double.exp(-3), Double.exp(2)])
+        var f = [Float](repeating: 0.25, count: 16)
+        f[3] = .nan; f[5] = -95; f[9] = -200; f[12] = 89
+        f.withUnsafeMutableBufferPointer { exponentialShifted($0.baseAddress!, $0.count, minus: 0) }
+        XCTAssertTrue(f[3].isNaN)
+        XCTAssertEqual([f[0], f[5], f[9], f[12]], [Float.exp(0.25), Float.exp(-95), 0, .infinity])
+    }
+
     func testFloatExponential() {
         let worst = worstUlps(sweep(-110, 95, step: 0.0000917, Float.self))
         XCTAssertLessThanOrEqual(worst.ulps, 1, "float32 exp worst at \(worst.at)")
