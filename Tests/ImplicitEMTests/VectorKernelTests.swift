@@ -47,17 +47,9 @@ final class VectorKernelTests: XCTestCase {
                 let g32 = try analyticGradients(p32, gL: gL, gR: gR, Float.self)
                 let g64 = try analyticGradients(p32, gL: gL, gR: gR, Double.self)
                 let label = "\(kernel.name) shape=\(p.scaleShape) scale=\(p.scale != nil)"
+                try assertMatchesDifferences(p, g, EngineGradientTests.parameters(kernel), gL: gL, gR: gR, label)
                 for name in EngineGradientTests.parameters(kernel) {
-                    guard let analytic = g[name], let values = p.values(name) ?? (name == "scale" ? [1] : nil) else {
-                        XCTFail("\(label): no gradient for \(name)")
-                        continue
-                    }
-                    let norm = analytic.map(abs).max() ?? 0
-                    for i in 0 ..< values.count {
-                        let fd = try centralDifference(p, name, i, gL: gL, gR: gR)
-                        assertClose(analytic[i], fd, rel: 1e-6, floor: 1e-3 * norm, "\(label) d/d\(name)[\(i)]")
-                    }
-                    let a32 = g32[name]!, a64 = g64[name]!
+                    guard let a32 = g32[name], let a64 = g64[name] else { continue }
                     let norm64 = a64.map(abs).max() ?? 0
                     for i in 0 ..< a64.count {
                         assertClose(a32[i], a64[i], rel: 1e-3, floor: 1e-3 * norm64, "\(label) float32 d/d\(name)[\(i)]")
@@ -104,18 +96,24 @@ final class VectorKernelTests: XCTestCase {
                 let gL = rng.array(p.n, 0.2, 1.5)
                 let gR = rng.array(p.n * p.k, -1, 1)
                 let g = try analyticGradients(p, gL: gL, gR: gR, Double.self)
-                let label = "\(kernel.name) shape=\(shape)"
-                for name in EngineGradientTests.parameters(kernel) where name != "logprior" {
-                    guard let analytic = g[name], let values = p.values(name) else {
-                        XCTFail("\(label): no gradient for \(name)")
-                        continue
-                    }
-                    let norm = analytic.map(abs).max() ?? 0
-                    for i in 0 ..< values.count {
-                        let fd = try centralDifference(p, name, i, gL: gL, gR: gR)
-                        assertClose(analytic[i], fd, rel: 1e-6, floor: 1e-3 * norm, "\(label) d/d\(name)[\(i)]")
-                    }
-                }
+                try assertMatchesDifferences(p, g, EngineGradientTests.parameters(kernel).filter { $0 != "logprior" },
+                                             gL: gL, gR: gR, "\(kernel.name) shape=\(shape)")
+            }
+        }
+    }
+
+    /// Each named gradient against float64 central differences of the objective.
+    func assertMatchesDifferences(_ p: ProblemData, _ g: [String: [Double]], _ names: [String],
+                                  gL: [Double], gR: [Double], _ label: String) throws {
+        for name in names {
+            guard let analytic = g[name], let values = p.values(name) ?? (name == "scale" ? [1] : nil) else {
+                XCTFail("\(label): no gradient for \(name)")
+                continue
+            }
+            let norm = analytic.map(abs).max() ?? 0
+            for i in 0 ..< values.count {
+                let fd = try centralDifference(p, name, i, gL: gL, gR: gR)
+                assertClose(analytic[i], fd, rel: 1e-6, floor: 1e-3 * norm, "\(label) d/d\(name)[\(i)]")
             }
         }
     }
