@@ -21,9 +21,13 @@ import Darwin
 // k·ln2 split in two. log(1 + x) takes u = 1 + x apart in the same way and adds the rounding
 // error of 1 + x, which is exact, as c/u. Within 1 ulp (float64) of the correctly rounded
 // value in fdlibm's analysis; the tests measure it against libm.
+//
+// They are @_transparent rather than @inline(__always): the optimiser outlined the latter
+// inside a vector ρ, and the outlined call passes each vector in 128-bit halves (about twice
+// the instructions per element).
 
 extension SIMD8 where Scalar == Double {
-    @inline(__always) var exponential: Self {
+    @_transparent var exponential: Self {
         // Beyond [−746, 710] e^x is 0 or +∞ in every rounding; −∞ clamps to 0, NaN passes through.
         let x = replacing(with: -746, where: self .< -746).replacing(with: 710, where: self .> 710)
         let magic = Self(repeating: 0x1.8p52)  // adding it rounds to an integer in the low bits
@@ -56,7 +60,7 @@ extension SIMD8 where Scalar == Double {
     }
 
     /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
-    @inline(__always) var logarithm: Self {
+    @_transparent var logarithm: Self {
         // Subnormals are scaled by 2^54 into the normal range.
         let subnormal = self .< 0x1p-1022
         let x = replacing(with: self * 0x1p54, where: subnormal)
@@ -67,7 +71,7 @@ extension SIMD8 where Scalar == Double {
     }
 
     /// log(1 + x) per lane, as libm gives it at −1 (−∞), below −1 (NaN), ±0, +∞ and NaN.
-    @inline(__always) var logarithmOnePlus: Self {
+    @_transparent var logarithmOnePlus: Self {
         let u = self + 1
         var (f, k) = u.logReduced
         // The rounding error of 1 + x, exactly: u − x is exact when x ≥ 1, u − 1 when x < 1.
@@ -83,7 +87,7 @@ extension SIMD8 where Scalar == Double {
     }
 
     /// f = m − 1 and k (as a double) with x = 2^k·m, m in [√2/2, √2), for positive normal x.
-    @inline(__always) private var logReduced: (f: Self, k: Self) {
+    @_transparent var logReduced: (f: Self, k: Self) {
         // Adding 1 − √2/2's high word makes the exponent field carry exactly when m ≥ √2.
         let bits = unsafeBitCast(self, to: SIMD8<UInt64>.self) &+ ((0x3ff00000 - 0x3fe6a09e) << 32)
         let m = unsafeBitCast((bits & 0x000f_ffff_ffff_ffff) &+ 0x3fe6_a09e_0000_0000, to: Self.self)
@@ -93,7 +97,7 @@ extension SIMD8 where Scalar == Double {
     }
 
     /// k·ln2 + log(1 + f) + c for |f| ≤ √2 − 1 and a small correction c.
-    @inline(__always) private func logOnePlusReduced(_ f: Self, _ k: Self, _ c: Self) -> Self {
+    @_transparent func logOnePlusReduced(_ f: Self, _ k: Self, _ c: Self) -> Self {
         let hfsq = 0.5 * f * f
         let s = f / (2 + f)
         let z = s * s
@@ -107,7 +111,7 @@ extension SIMD8 where Scalar == Double {
 }
 
 extension SIMD16 where Scalar == Float {
-    @inline(__always) var exponential: Self {
+    @_transparent var exponential: Self {
         // Beyond [−104, 89] e^x is 0 or +∞ in every rounding.
         let x = replacing(with: -104, where: self .< -104).replacing(with: 89, where: self .> 89)
         let magic = Self(repeating: 0x1.8p23)
@@ -132,7 +136,7 @@ extension SIMD16 where Scalar == Float {
     }
 
     /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
-    @inline(__always) var logarithm: Self {
+    @_transparent var logarithm: Self {
         let subnormal = self .< 0x1p-126
         let x = replacing(with: self * 0x1p25, where: subnormal)
         let (f, k) = x.logReduced
@@ -142,7 +146,7 @@ extension SIMD16 where Scalar == Float {
     }
 
     /// log(1 + x) per lane, as libm gives it at −1 (−∞), below −1 (NaN), ±0, +∞ and NaN.
-    @inline(__always) var logarithmOnePlus: Self {
+    @_transparent var logarithmOnePlus: Self {
         let u = self + 1
         var (f, k) = u.logReduced
         var c = (self - (u - 1)).replacing(with: 1 - (u - self), where: self .>= 1) / u
@@ -155,14 +159,14 @@ extension SIMD16 where Scalar == Float {
             .replacing(with: -.infinity, where: self .== -1).replacing(with: self, where: .!(self .< .infinity))
     }
 
-    @inline(__always) private var logReduced: (f: Self, k: Self) {
+    @_transparent var logReduced: (f: Self, k: Self) {
         let bits = unsafeBitCast(self, to: SIMD16<UInt32>.self) &+ (0x3f80_0000 - 0x3f35_04f3)
         let m = unsafeBitCast((bits & 0x007f_ffff) &+ 0x3f35_04f3, to: Self.self)
         let field = unsafeBitCast((bits &>> 23) | 0x4b00_0000, to: Self.self)
         return (m - 1, field - (0x1p23 + 127))
     }
 
-    @inline(__always) private func logOnePlusReduced(_ f: Self, _ k: Self, _ c: Self) -> Self {
+    @_transparent func logOnePlusReduced(_ f: Self, _ k: Self, _ c: Self) -> Self {
         let hfsq = 0.5 * f * f
         let s = f / (2 + f)
         let z = s * s
@@ -177,19 +181,19 @@ extension SIMD16 where Scalar == Float {
 /// e^x, log x and log(1 + x) across the lanes of either vector type, for code generic over
 /// `FloatVector`; the type tests fold away once specialised.
 enum VectorMath {
-    @inline(__always) static func exp<V: FloatVector>(_ v: V) -> V {
+    @_transparent static func exp<V: FloatVector>(_ v: V) -> V {
         if V.self == SIMD8<Double>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).exponential, to: V.self) }
         if V.self == SIMD16<Float>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).exponential, to: V.self) }
         return lanes(v, V.Scalar.exp)
     }
 
-    @inline(__always) static func log<V: FloatVector>(_ v: V) -> V {
+    @_transparent static func log<V: FloatVector>(_ v: V) -> V {
         if V.self == SIMD8<Double>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithm, to: V.self) }
         if V.self == SIMD16<Float>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithm, to: V.self) }
         return lanes(v, V.Scalar.log)
     }
 
-    @inline(__always) static func log1p<V: FloatVector>(_ v: V) -> V {
+    @_transparent static func log1p<V: FloatVector>(_ v: V) -> V {
         if V.self == SIMD8<Double>.self {
             return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithmOnePlus, to: V.self)
         }
