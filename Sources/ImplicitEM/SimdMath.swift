@@ -60,30 +60,34 @@ extension SIMD8 where Scalar == Double {
     }
 
     /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
-    @_transparent var logarithm: Self {
-        // Subnormals are scaled by 2^54 into the normal range.
-        let subnormal = self .< 0x1p-1022
-        let x = replacing(with: self * 0x1p54, where: subnormal)
-        let (f, k) = x.logReduced
-        let result = logOnePlusReduced(f, k - Self(repeating: 0).replacing(with: 54, where: subnormal), Self())
-        return result.replacing(with: .nan, where: self .< 0).replacing(with: -.infinity, where: self .== 0)
-            .replacing(with: self, where: .!(self .< .infinity))
-    }
+    @_transparent var logarithm: Self { logarithm(onePlus: SIMDMask(repeating: false)) }
 
     /// log(1 + x) per lane, as libm gives it at −1 (−∞), below −1 (NaN), ±0, +∞ and NaN.
-    @_transparent var logarithmOnePlus: Self {
-        let u = self + 1
+    @_transparent var logarithmOnePlus: Self { logarithm(onePlus: SIMDMask(repeating: true)) }
+
+    /// log(1 + x) in the lanes of `onePlus`, log x in the others: one pass for a ρ whose
+    /// branches take one each.
+    @_transparent func logarithm(onePlus: SIMDMask<SIMD8<Int64>>) -> Self {
+        let plain = .!onePlus
+        // Subnormal arguments of log x are scaled by 2^54 into the normal range.
+        let subnormal = plain .& (self .< 0x1p-1022)
+        let x = replacing(with: self * 0x1p54, where: subnormal)
+        let u = (x + 1).replacing(with: x, where: plain)
         var (f, k) = u.logReduced
+        k -= Self(repeating: 0).replacing(with: 54, where: subnormal)
         // The rounding error of 1 + x, exactly: u − x is exact when x ≥ 1, u − 1 when x < 1.
-        var c = (self - (u - 1)).replacing(with: 1 - (u - self), where: self .>= 1) / u
+        var c = (x - (u - 1)).replacing(with: 1 - (u - x), where: x .>= 1) / u
         // Where k = 0, f = x itself is exact and needs no correction.
-        let unscaled = k .== 0
-        f = f.replacing(with: self, where: unscaled)
-        c = c.replacing(with: 0, where: unscaled)
+        let direct = onePlus .& (k .== 0)
+        f = f.replacing(with: x, where: direct)
+        c = c.replacing(with: 0, where: direct .| plain)
         let result = logOnePlusReduced(f, k, c)
-        let tiny = self .> -0x1p-54 .& self .< 0x1p-54  // log(1 + x) rounds to x (keeps −0)
-        return result.replacing(with: self, where: tiny).replacing(with: .nan, where: self .< -1)
-            .replacing(with: -.infinity, where: self .== -1).replacing(with: self, where: .!(self .< .infinity))
+        // The pole is at −1 for log(1 + x), at 0 for log x; log(1 + x) of a tiny x rounds to x
+        // (and keeps −0).
+        let pole = Self(repeating: 0).replacing(with: -1, where: onePlus)
+        let tiny = onePlus .& (self .> -0x1p-54) .& (self .< 0x1p-54)
+        return result.replacing(with: self, where: tiny).replacing(with: .nan, where: self .< pole)
+            .replacing(with: -.infinity, where: self .== pole).replacing(with: self, where: .!(self .< .infinity))
     }
 
     /// f = m − 1 and k (as a double) with x = 2^k·m, m in [√2/2, √2), for positive normal x.
@@ -136,27 +140,34 @@ extension SIMD16 where Scalar == Float {
     }
 
     /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
-    @_transparent var logarithm: Self {
-        let subnormal = self .< 0x1p-126
-        let x = replacing(with: self * 0x1p25, where: subnormal)
-        let (f, k) = x.logReduced
-        let result = logOnePlusReduced(f, k - Self(repeating: 0).replacing(with: 25, where: subnormal), Self())
-        return result.replacing(with: .nan, where: self .< 0).replacing(with: -.infinity, where: self .== 0)
-            .replacing(with: self, where: .!(self .< .infinity))
-    }
+    @_transparent var logarithm: Self { logarithm(onePlus: SIMDMask(repeating: false)) }
 
     /// log(1 + x) per lane, as libm gives it at −1 (−∞), below −1 (NaN), ±0, +∞ and NaN.
-    @_transparent var logarithmOnePlus: Self {
-        let u = self + 1
+    @_transparent var logarithmOnePlus: Self { logarithm(onePlus: SIMDMask(repeating: true)) }
+
+    /// log(1 + x) in the lanes of `onePlus`, log x in the others: one pass for a ρ whose
+    /// branches take one each.
+    @_transparent func logarithm(onePlus: SIMDMask<SIMD16<Int32>>) -> Self {
+        let plain = .!onePlus
+        // Subnormal arguments of log x are scaled by 2^25 into the normal range.
+        let subnormal = plain .& (self .< 0x1p-126)
+        let x = replacing(with: self * 0x1p25, where: subnormal)
+        let u = (x + 1).replacing(with: x, where: plain)
         var (f, k) = u.logReduced
-        var c = (self - (u - 1)).replacing(with: 1 - (u - self), where: self .>= 1) / u
-        let unscaled = k .== 0
-        f = f.replacing(with: self, where: unscaled)
-        c = c.replacing(with: 0, where: unscaled)
+        k -= Self(repeating: 0).replacing(with: 25, where: subnormal)
+        // The rounding error of 1 + x, exactly: u − x is exact when x ≥ 1, u − 1 when x < 1.
+        var c = (x - (u - 1)).replacing(with: 1 - (u - x), where: x .>= 1) / u
+        // Where k = 0, f = x itself is exact and needs no correction.
+        let direct = onePlus .& (k .== 0)
+        f = f.replacing(with: x, where: direct)
+        c = c.replacing(with: 0, where: direct .| plain)
         let result = logOnePlusReduced(f, k, c)
-        let tiny = self .> -0x1p-25 .& self .< 0x1p-25
-        return result.replacing(with: self, where: tiny).replacing(with: .nan, where: self .< -1)
-            .replacing(with: -.infinity, where: self .== -1).replacing(with: self, where: .!(self .< .infinity))
+        // The pole is at −1 for log(1 + x), at 0 for log x; log(1 + x) of a tiny x rounds to x
+        // (and keeps −0).
+        let pole = Self(repeating: 0).replacing(with: -1, where: onePlus)
+        let tiny = onePlus .& (self .> -0x1p-25) .& (self .< 0x1p-25)
+        return result.replacing(with: self, where: tiny).replacing(with: .nan, where: self .< pole)
+            .replacing(with: -.infinity, where: self .== pole).replacing(with: self, where: .!(self .< .infinity))
     }
 
     @_transparent var logReduced: (f: Self, k: Self) {
@@ -201,6 +212,21 @@ enum VectorMath {
             return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithmOnePlus, to: V.self)
         }
         return lanes(v, V.Scalar.log1p)
+    }
+
+    /// log x in the lanes where key > bound, log(1 + x) in the others.
+    @_transparent static func log1p<V: FloatVector>(_ v: V, logWhereAbove key: V, _ bound: V.Scalar) -> V {
+        if V.self == SIMD8<Double>.self {
+            let plain = unsafeBitCast(key, to: SIMD8<Double>.self) .> unsafeBitCast(bound, to: Double.self)
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithm(onePlus: .!plain), to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            let plain = unsafeBitCast(key, to: SIMD16<Float>.self) .> unsafeBitCast(bound, to: Float.self)
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithm(onePlus: .!plain), to: V.self)
+        }
+        var out = v
+        for i in v.indices { out[i] = key[i] > bound ? V.Scalar.log(v[i]) : V.Scalar.log1p(v[i]) }
+        return out
     }
 
     /// Any other vector type: libm lane by lane.

@@ -22,10 +22,11 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
 struct StudentTVectorRho<V: FloatVector>: VectorRho {
     let scalar: StudentTRho<V.Scalar>
     @inline(__always) func value(_ u: V) -> V {
-        let a = u.absolute
+        // One logarithm for both branches: log1p(w²) near, log|u| far.
+        let a = u.absolute, large = largeArgument(V.Scalar.self)
         let w = a * scalar.invSqrtNu
-        let far = 2 * (VectorMath.log(a) - scalar.logSqrtNu)
-        return VectorMath.log1p(w * w).replacing(with: far, whereAbove: w, largeArgument(V.Scalar.self))
+        let r = VectorMath.log1p((w * w).replacing(with: a, whereAbove: w, large), logWhereAbove: w, large)
+        return r.replacing(with: 2 * (r - scalar.logSqrtNu), whereAbove: w, large)
     }
     @inline(__always) func derivative(_ u: V) -> V {
         let w = u * scalar.invSqrtNu

@@ -170,4 +170,31 @@ final class VectorMathTests: XCTestCase {
         let w = worst(xs, { $0.logarithmOnePlus }, Glibc.log1p)
         XCTAssertLessThanOrEqual(w.ulps, 1, "float32 log1p worst at \(w.at)")
     }
+
+    /// log x and log(1 + x) chosen per lane in one vector, both precisions, over the edges and
+    /// random inputs with a random choice per lane.
+    func testMixedLogarithms() {
+        func check<T: VectorScalar>(_: T.Type, _ label: String) {
+            var rng = SeededRNG(seed: 41)
+            let xs: [T] = (Self.log1pEdges + logInputs(signs: true, lo: -1, hi: 4, edges: [])).map { T(fromDouble: $0) }
+            let keys: [T] = xs.map { _ in rng.next() & 1 == 0 ? 1 : -1 }
+            let width = T.Vector.scalarCount
+            var worst = (ulps: 0.0, at: T(0))
+            var j = 0
+            while j + width <= xs.count {
+                let x = xs.withUnsafeBufferPointer { T.Vector(loading: $0.baseAddress! + j) }
+                let key = keys.withUnsafeBufferPointer { T.Vector(loading: $0.baseAddress! + j) }
+                let y = VectorMath.log1p(x, logWhereAbove: key, 0)
+                for i in 0 ..< width {
+                    let truth = key[i] > 0 ? Glibc.log(x[i].double) : Glibc.log1p(x[i].double)
+                    let e = ulps(y[i], T(fromDouble: truth))
+                    if !(e <= worst.ulps) { worst = (e, x[i]) }
+                }
+                j += width
+            }
+            XCTAssertLessThanOrEqual(worst.ulps, 1, "\(label) mixed log/log1p worst at \(worst.at)")
+        }
+        check(Double.self, "float64")
+        check(Float.self, "float32")
+    }
 }
