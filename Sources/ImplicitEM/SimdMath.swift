@@ -193,14 +193,22 @@ extension SIMD16 where Scalar == Float {
 /// `FloatVector`; the type tests fold away once specialised.
 enum VectorMath {
     @_transparent static func exp<V: FloatVector>(_ v: V) -> V {
-        if V.self == SIMD8<Double>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).exponential, to: V.self) }
-        if V.self == SIMD16<Float>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).exponential, to: V.self) }
+        if V.self == SIMD8<Double>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).exponential, to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).exponential, to: V.self)
+        }
         return lanes(v, V.Scalar.exp)
     }
 
     @_transparent static func log<V: FloatVector>(_ v: V) -> V {
-        if V.self == SIMD8<Double>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithm, to: V.self) }
-        if V.self == SIMD16<Float>.self { return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithm, to: V.self) }
+        if V.self == SIMD8<Double>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithm, to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithm, to: V.self)
+        }
         return lanes(v, V.Scalar.log)
     }
 

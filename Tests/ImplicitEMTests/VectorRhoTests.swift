@@ -34,18 +34,20 @@ final class VectorRhoTests: XCTestCase {
         for _ in 0 ..< 3000 { us.append(rng.uniform(-60, 60)) }
         for _ in 0 ..< 3000 { us.append((rng.next() & 1 == 0 ? 1 : -1) * Double.pow(10, rng.uniform(-320, 308))) }
         for _ in 0 ..< 1000 { us.append(branch * rng.uniform(0.9, 1.1) * (rng.next() & 1 == 0 ? 1 : -1)) }
-        return us.map { T(fromDouble: $0) } + [T.leastNonzeroMagnitude, -T.leastNonzeroMagnitude,
-                                                 T.greatestFiniteMagnitude, -T.greatestFiniteMagnitude]
+        let extremes = [T.leastNonzeroMagnitude, -T.leastNonzeroMagnitude, T.greatestFiniteMagnitude,
+                        -T.greatestFiniteMagnitude]
+        return us.map { T(fromDouble: $0) } + extremes
     }
 
-    /// The worst lane of value, derivative and shape derivative over `us`.
-    func worst<VR: VectorRho>(_ rho: VR, _ us: [VR.V.Scalar], _ label: String, file: StaticString = #filePath,
-                              line: UInt = #line) where VR.V.Scalar: IEFloat {
+    /// Value, derivative and shape derivative of every lane over `us` within `bound` of the scalar ρ.
+    func assertMatchesScalar<VR: VectorRho>(_ rho: VR, _ us: [VR.V.Scalar], _ label: String,
+                                            file: StaticString = #filePath, line: UInt = #line) {
         typealias T = VR.V.Scalar
         let width = VR.V.scalarCount
         var padded = us + [T](repeating: 0, count: (width - us.count % width) % width)
         var results: [(name: String, vector: [T], scalar: (T) -> T)] = [
-            ("ρ", [], rho.scalar.value), ("ρ′", [], rho.scalar.derivative), ("∂ρ/∂shape", [], rho.scalar.shapeDerivative),
+            ("ρ", [], rho.scalar.value), ("ρ′", [], rho.scalar.derivative),
+            ("∂ρ/∂shape", [], rho.scalar.shapeDerivative),
         ]
         for r in results.indices {
             var out = [T](repeating: .nan, count: padded.count)
@@ -67,35 +69,37 @@ final class VectorRhoTests: XCTestCase {
                 let e = ulps(y, truth)
                 if !(e <= worst.ulps) { worst = (e, u, y, truth) }
             }
-            XCTAssertLessThanOrEqual(worst.ulps, Self.bound,
-                                     "\(label) \(name): \(worst.ulps) ulp at u = \(worst.at): \(worst.vector) vs \(worst.scalar)",
-                                     file: file, line: line)
+            let message = "\(label) \(name): \(worst.ulps) ulp at u = \(worst.at): \(worst.vector) vs \(worst.scalar)"
+            XCTAssertLessThanOrEqual(worst.ulps, Self.bound, message, file: file, line: line)
         }
-        padded.removeAll()
     }
 
     func testLogistic() {
         // The branch points: e^(−|u|) leaves the normal range and underflows.
-        worst(LogisticVectorRho<SIMD8<Double>>(), inputs(Double.self, branch: 708, seed: 1), "float64 logistic")
-        worst(LogisticVectorRho<SIMD16<Float>>(), inputs(Float.self, branch: 87, seed: 2), "float32 logistic")
+        assertMatchesScalar(LogisticVectorRho<SIMD8<Double>>(), inputs(Double.self, branch: 708, seed: 1),
+                            "float64 logistic")
+        assertMatchesScalar(LogisticVectorRho<SIMD16<Float>>(), inputs(Float.self, branch: 87, seed: 2),
+                            "float32 logistic")
     }
 
     func testStudentT() {
         for nu in [1e-8, 0.3, 1, 2.5, 30, 1e8] {
             let branch = largeArgument(Double.self) * nu.squareRoot()
-            worst(StudentTVectorRho<SIMD8<Double>>(scalar: StudentTRho(nu: nu)), inputs(Double.self, branch: branch, seed: 3),
-                  "float64 student_t ν=\(nu)")
+            assertMatchesScalar(StudentTVectorRho<SIMD8<Double>>(scalar: StudentTRho(nu: nu)),
+                                inputs(Double.self, branch: branch, seed: 3), "float64 student_t ν=\(nu)")
             let nu32 = Float(nu)
             let branch32 = Double(largeArgument(Float.self) * nu32.squareRoot())
-            worst(StudentTVectorRho<SIMD16<Float>>(scalar: StudentTRho(nu: nu32)), inputs(Float.self, branch: branch32, seed: 4),
-                  "float32 student_t ν=\(nu)")
+            assertMatchesScalar(StudentTVectorRho<SIMD16<Float>>(scalar: StudentTRho(nu: nu32)),
+                                inputs(Float.self, branch: branch32, seed: 4), "float32 student_t ν=\(nu)")
         }
     }
 
     func testExponential() {
         // The branch point: e^|u| overflows.
-        worst(ExponentialVectorRho<SIMD8<Double>>(), inputs(Double.self, branch: 709.78, seed: 5), "float64 exponential")
-        worst(ExponentialVectorRho<SIMD16<Float>>(), inputs(Float.self, branch: 88.72, seed: 6), "float32 exponential")
+        assertMatchesScalar(ExponentialVectorRho<SIMD8<Double>>(), inputs(Double.self, branch: 709.78, seed: 5),
+                            "float64 exponential")
+        assertMatchesScalar(ExponentialVectorRho<SIMD16<Float>>(), inputs(Float.self, branch: 88.72, seed: 6),
+                            "float32 exponential")
     }
 
     /// NaN lanes next to ordinary lanes stay in their own lane, and ∞ lanes give the scalar's limits.
