@@ -19,8 +19,8 @@ import Darwin
 // The logarithms follow fdlibm's log and log1p: x = 2^k·m with m in [√2/2, √2), f = m − 1,
 // s = f/(2 + f), log(1 + f) = f − f²/2 + s(f²/2 + R(s²)) with R a minimax polynomial, and
 // k·ln2 split in two. log(1 + x) takes u = 1 + x apart in the same way and adds the rounding
-// error of 1 + x, which is exact, as c/u. Within 1 ulp (float64) of the correctly rounded
-// value in fdlibm's analysis; the tests measure it against libm.
+// error of 1 + x, which is exact, as c/u. fdlibm bounds the error below 1 ulp (float32 uses
+// its shorter polynomial); the tests measure it against libm in both precisions.
 //
 // They are @_transparent rather than @inline(__always): the optimiser outlined the latter
 // inside a vector ρ, and the outlined call passes each vector in 128-bit halves (about twice
