@@ -4,52 +4,36 @@ import Glibc
 import Darwin
 #endif
 
-// Vector arithmetic for the row loops: dot products for the cosine kernel, and e^x across
-// the lanes of a vector for the softmax over K. The exponential: Cody–Waite reduction
-// x = n·ln2 + r (|r| ≤ ln2/2, ln2 split so that n·ln2hi is exact), a Taylor polynomial whose
-// truncation is far below half an ulp, and 2^n built in the exponent bits. Lanes whose result
-// would be subnormal or overflow take libm, lanes whose result rounds to 0 (and −∞) give 0,
-// so every lane is within about 1 ulp.
-
-// Whether any lane of a mask is set, by OR-ing halves: the standard library's any() (and
-// min(), pointwiseMin) on vectors are calls into generic code, and dominated the
-// exponential's cost.
-extension SIMDMask where Storage == SIMD8<Int64> {
-    @inline(__always) var anyLane: Bool {
-        let bits = unsafeBitCast(self, to: SIMD8<Int64>.self)
-        let four = bits.lowHalf | bits.highHalf, two = four.lowHalf | four.highHalf
-        return (two[0] | two[1]) != 0
-    }
-}
-
-extension SIMDMask where Storage == SIMD16<Int32> {
-    @inline(__always) var anyLane: Bool {
-        let bits = unsafeBitCast(self, to: SIMD16<Int32>.self)
-        let eight = bits.lowHalf | bits.highHalf, four = eight.lowHalf | eight.highHalf
-        let two = four.lowHalf | four.highHalf
-        return (two[0] | two[1]) != 0
-    }
-}
+// Vector arithmetic for the row loops: dot products for the cosine kernel, e^x across the
+// lanes of a vector for the softmax over K, and e^x, log x, log(1 + x) for the vector ρ of
+// the logistic, student_t and exponential kernels. Every function is branch-free across the
+// lanes: special lanes (0, subnormal, ±∞, NaN, beyond the range) are handled by selections,
+// so that one lane never sends the whole vector to a slower path.
+//
+// The exponential: Cody–Waite reduction x = n·ln2 + r (|r| ≤ ln2/2, ln2 split so that
+// n·ln2hi is exact), a Taylor polynomial whose truncation is far below half an ulp, and 2^n
+// built in the exponent bits as 2^⌊n/2⌋·2^(n−⌊n/2⌋), two normal factors, so that results in
+// the subnormal range round once and results beyond the range overflow to +∞ or round to 0.
+// Within about 1 ulp everywhere.
+//
+// The logarithms follow fdlibm's log and log1p: x = 2^k·m with m in [√2/2, √2), f = m − 1,
+// s = f/(2 + f), log(1 + f) = f − f²/2 + s(f²/2 + R(s²)) with R a minimax polynomial, and
+// k·ln2 split in two. log(1 + x) takes u = 1 + x apart in the same way and adds the rounding
+// error of 1 + x, which is exact, as c/u. fdlibm bounds the error below 1 ulp (float32 uses
+// its shorter polynomial); the tests measure it against libm in both precisions.
+//
+// They are @_transparent rather than @inline(__always): the optimiser outlined the latter
+// inside a vector ρ, and the outlined call passes each vector in 128-bit halves (about twice
+// the instructions per element).
 
 extension SIMD8 where Scalar == Double {
-    @inline(__always) var exponential: Self {
-        // Lanes below −745.2 round to 0; lanes in (−745.2, −708) (subnormal results) and
-        // above 709 (overflow) take libm; the rest take the polynomial.
-        let low = -708.0, high = 709.0, zero = -745.2
-        let inside = replacing(with: low, where: self .< low).replacing(with: high, where: self .> high)
-        var out = inside.polynomialExponential.replacing(with: 0, where: self .< low)
-        if ((self .>= zero) .& (self .< low) .| (self .> high)).anyLane {
-            for i in 0 ..< 8 where (self[i] >= zero && self[i] < low) || self[i] > high { out[i] = Double.exp(self[i]) }
-        }
-        return out
-    }
-
-    /// e^x for x in [−708, 709].
-    @inline(__always) var polynomialExponential: Self {
+    @_transparent var exponential: Self {
+        // Beyond [−746, 710] e^x is 0 or +∞ in every rounding; −∞ clamps to 0, NaN passes through.
+        let x = replacing(with: -746, where: self .< -746).replacing(with: 710, where: self .> 710)
         let magic = Self(repeating: 0x1.8p52)  // adding it rounds to an integer in the low bits
-        let shifted = self * 1.4426950408889634 + magic
+        let shifted = x * 1.4426950408889634 + magic
         let n = shifted - magic
-        let r = (self - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
+        let r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
         var p = Self(repeating: 1.0 / 6227020800.0)  // 1/13!
         p = Self(repeating: 1.0 / 479001600.0).addingProduct(p, r)
         p = Self(repeating: 1.0 / 39916800.0).addingProduct(p, r)
@@ -64,30 +48,80 @@ extension SIMD8 where Scalar == Double {
         p = Self(repeating: 0.5).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
-        // The low bits of `shifted` hold n; (n + 1023) << 52 is the double 2^n.
-        let bits = unsafeBitCast(shifted, to: SIMD8<UInt64>.self) &+ SIMD8<UInt64>(repeating: 1023)
-        return p * unsafeBitCast(bits &<< 52, to: Self.self)
+        // The low bits of `shifted` hold n in [−1077, 1025]; biased = n + 2048 > 0 and
+        // half = ⌊n/2⌋ + 1024, so the exponent fields of 2^⌊n/2⌋ and 2^(n−⌊n/2⌋) are
+        // half − 1 and biased − half − 1.
+        let biased = unsafeBitCast(shifted, to: SIMD8<UInt64>.self) &- unsafeBitCast(magic, to: SIMD8<UInt64>.self)
+            &+ 2048
+        let half = biased &>> 1
+        let low = unsafeBitCast((half &- 1) &<< 52, to: Self.self)
+        let high = unsafeBitCast((biased &- half &- 1) &<< 52, to: Self.self)
+        return p * low * high
+    }
+
+    /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
+    @_transparent var logarithm: Self { logarithm(onePlus: SIMDMask(repeating: false)) }
+
+    /// log(1 + x) per lane, as libm gives it at −1 (−∞), below −1 (NaN), ±0, +∞ and NaN.
+    @_transparent var logarithmOnePlus: Self { logarithm(onePlus: SIMDMask(repeating: true)) }
+
+    /// log(1 + x) in the lanes of `onePlus`, log x in the others: one pass for a ρ whose
+    /// branches take one each.
+    @_transparent func logarithm(onePlus: SIMDMask<SIMD8<Int64>>) -> Self {
+        let plain = .!onePlus
+        // Subnormal arguments of log x are scaled by 2^54 into the normal range.
+        let subnormal = plain .& (self .< 0x1p-1022)
+        let x = replacing(with: self * 0x1p54, where: subnormal)
+        let u = (x + 1).replacing(with: x, where: plain)
+        var (f, k) = u.logReduced
+        k -= Self(repeating: 0).replacing(with: 54, where: subnormal)
+        // The rounding error of 1 + x, exactly: u − x is exact when x ≥ 1, u − 1 when x < 1.
+        var c = (x - (u - 1)).replacing(with: 1 - (u - x), where: x .>= 1) / u
+        // Where k = 0, f = x itself is exact and needs no correction.
+        let direct = onePlus .& (k .== 0)
+        f = f.replacing(with: x, where: direct)
+        c = c.replacing(with: 0, where: direct .| plain)
+        let result = logOnePlusReduced(f, k, c)
+        // The pole is at −1 for log(1 + x), at 0 for log x; log(1 + x) of a tiny x rounds to x
+        // (and keeps −0).
+        let pole = Self(repeating: 0).replacing(with: -1, where: onePlus)
+        let tiny = onePlus .& (self .> -0x1p-54) .& (self .< 0x1p-54)
+        return result.replacing(with: self, where: tiny).replacing(with: .nan, where: self .< pole)
+            .replacing(with: -.infinity, where: self .== pole).replacing(with: self, where: .!(self .< .infinity))
+    }
+
+    /// f = m − 1 and k (as a double) with x = 2^k·m, m in [√2/2, √2), for positive normal x.
+    @_transparent var logReduced: (f: Self, k: Self) {
+        // Adding 1 − √2/2's high word makes the exponent field carry exactly when m ≥ √2.
+        let bits = unsafeBitCast(self, to: SIMD8<UInt64>.self) &+ ((0x3ff00000 - 0x3fe6a09e) << 32)
+        let m = unsafeBitCast((bits & 0x000f_ffff_ffff_ffff) &+ 0x3fe6_a09e_0000_0000, to: Self.self)
+        // k + 1023 from the exponent field, through the mantissa of 2^52 (no int64 conversion in AVX2).
+        let field = unsafeBitCast((bits &>> 52) | 0x4330_0000_0000_0000, to: Self.self)
+        return (m - 1, field - (0x1p52 + 1023))
+    }
+
+    /// k·ln2 + log(1 + f) + c for |f| ≤ √2 − 1 and a small correction c.
+    @_transparent func logOnePlusReduced(_ f: Self, _ k: Self, _ c: Self) -> Self {
+        let hfsq = 0.5 * f * f
+        let s = f / (2 + f)
+        let z = s * s
+        let w = z * z
+        let t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01))
+        let t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01
+            + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)))
+        let r = t2 + t1
+        return s * (hfsq + r) + (k * 1.90821492927058770002e-10 + c) - hfsq + f + k * 6.93147180369123816490e-01
     }
 }
 
 extension SIMD16 where Scalar == Float {
-    @inline(__always) var exponential: Self {
-        // As for doubles: below −104 is 0, (−104, −87) and above 88 take libm.
-        let low: Float = -87, high: Float = 88, zero: Float = -104
-        let inside = replacing(with: low, where: self .< low).replacing(with: high, where: self .> high)
-        var out = inside.polynomialExponential.replacing(with: 0, where: self .< low)
-        if ((self .>= zero) .& (self .< low) .| (self .> high)).anyLane {
-            for i in 0 ..< 16 where (self[i] >= zero && self[i] < low) || self[i] > high { out[i] = Float.exp(self[i]) }
-        }
-        return out
-    }
-
-    /// e^x for x in [−87, 88].
-    @inline(__always) var polynomialExponential: Self {
+    @_transparent var exponential: Self {
+        // Beyond [−104, 89] e^x is 0 or +∞ in every rounding.
+        let x = replacing(with: -104, where: self .< -104).replacing(with: 89, where: self .> 89)
         let magic = Self(repeating: 0x1.8p23)
-        let shifted = self * 1.44269504 + magic
+        let shifted = x * 1.44269504 + magic
         let n = shifted - magic
-        let r = (self - n * 0.693359375) - n * -2.12194440e-4
+        let r = (x - n * 0.693359375) - n * -2.12194440e-4
         var p = Self(repeating: 1.0 / 5040.0)  // 1/7!
         p = Self(repeating: 1.0 / 720.0).addingProduct(p, r)
         p = Self(repeating: 1.0 / 120.0).addingProduct(p, r)
@@ -96,9 +130,118 @@ extension SIMD16 where Scalar == Float {
         p = Self(repeating: 0.5).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
-        // (n + 127) << 23 is the float 2^n.
-        let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &+ SIMD16<UInt32>(repeating: 127)
-        return p * unsafeBitCast(bits &<< 23, to: Self.self)
+        // n in [−150, 129]; biased = n + 256, half = ⌊n/2⌋ + 128 (as for float64).
+        let biased = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- unsafeBitCast(magic, to: SIMD16<UInt32>.self)
+            &+ 256
+        let half = biased &>> 1
+        let low = unsafeBitCast((half &- 1) &<< 23, to: Self.self)
+        let high = unsafeBitCast((biased &- half &- 1) &<< 23, to: Self.self)
+        return p * low * high
+    }
+
+    /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
+    @_transparent var logarithm: Self { logarithm(onePlus: SIMDMask(repeating: false)) }
+
+    /// log(1 + x) per lane, as libm gives it at −1 (−∞), below −1 (NaN), ±0, +∞ and NaN.
+    @_transparent var logarithmOnePlus: Self { logarithm(onePlus: SIMDMask(repeating: true)) }
+
+    /// log(1 + x) in the lanes of `onePlus`, log x in the others: one pass for a ρ whose
+    /// branches take one each.
+    @_transparent func logarithm(onePlus: SIMDMask<SIMD16<Int32>>) -> Self {
+        let plain = .!onePlus
+        // Subnormal arguments of log x are scaled by 2^25 into the normal range.
+        let subnormal = plain .& (self .< 0x1p-126)
+        let x = replacing(with: self * 0x1p25, where: subnormal)
+        let u = (x + 1).replacing(with: x, where: plain)
+        var (f, k) = u.logReduced
+        k -= Self(repeating: 0).replacing(with: 25, where: subnormal)
+        // The rounding error of 1 + x, exactly: u − x is exact when x ≥ 1, u − 1 when x < 1.
+        var c = (x - (u - 1)).replacing(with: 1 - (u - x), where: x .>= 1) / u
+        // Where k = 0, f = x itself is exact and needs no correction.
+        let direct = onePlus .& (k .== 0)
+        f = f.replacing(with: x, where: direct)
+        c = c.replacing(with: 0, where: direct .| plain)
+        let result = logOnePlusReduced(f, k, c)
+        // The pole is at −1 for log(1 + x), at 0 for log x; log(1 + x) of a tiny x rounds to x
+        // (and keeps −0).
+        let pole = Self(repeating: 0).replacing(with: -1, where: onePlus)
+        let tiny = onePlus .& (self .> -0x1p-25) .& (self .< 0x1p-25)
+        return result.replacing(with: self, where: tiny).replacing(with: .nan, where: self .< pole)
+            .replacing(with: -.infinity, where: self .== pole).replacing(with: self, where: .!(self .< .infinity))
+    }
+
+    @_transparent var logReduced: (f: Self, k: Self) {
+        let bits = unsafeBitCast(self, to: SIMD16<UInt32>.self) &+ (0x3f80_0000 - 0x3f35_04f3)
+        let m = unsafeBitCast((bits & 0x007f_ffff) &+ 0x3f35_04f3, to: Self.self)
+        let field = unsafeBitCast((bits &>> 23) | 0x4b00_0000, to: Self.self)
+        return (m - 1, field - (0x1p23 + 127))
+    }
+
+    @_transparent func logOnePlusReduced(_ f: Self, _ k: Self, _ c: Self) -> Self {
+        let hfsq = 0.5 * f * f
+        let s = f / (2 + f)
+        let z = s * s
+        let w = z * z
+        let t1 = w * (0xccce13.0p-25 + w * 0xf89e26.0p-26)
+        let t2 = z * (0xaaaaaa.0p-24 + w * 0x91e9ee.0p-25)
+        let r = t2 + t1
+        return s * (hfsq + r) + (k * 9.0580006145e-06 + c) - hfsq + f + k * 6.9313812256e-01
+    }
+}
+
+/// e^x, log x and log(1 + x) across the lanes of either vector type, for code generic over
+/// `FloatVector`; the type tests fold away once specialised.
+enum VectorMath {
+    @_transparent static func exp<V: FloatVector>(_ v: V) -> V {
+        if V.self == SIMD8<Double>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).exponential, to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).exponential, to: V.self)
+        }
+        return lanes(v, V.Scalar.exp)
+    }
+
+    @_transparent static func log<V: FloatVector>(_ v: V) -> V {
+        if V.self == SIMD8<Double>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithm, to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithm, to: V.self)
+        }
+        return lanes(v, V.Scalar.log)
+    }
+
+    @_transparent static func log1p<V: FloatVector>(_ v: V) -> V {
+        if V.self == SIMD8<Double>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithmOnePlus, to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithmOnePlus, to: V.self)
+        }
+        return lanes(v, V.Scalar.log1p)
+    }
+
+    /// log x in the lanes where key > bound, log(1 + x) in the others.
+    @_transparent static func log1p<V: FloatVector>(_ v: V, logWhereAbove key: V, _ bound: V.Scalar) -> V {
+        if V.self == SIMD8<Double>.self {
+            let plain = unsafeBitCast(key, to: SIMD8<Double>.self) .> unsafeBitCast(bound, to: Double.self)
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD8<Double>.self).logarithm(onePlus: .!plain), to: V.self)
+        }
+        if V.self == SIMD16<Float>.self {
+            let plain = unsafeBitCast(key, to: SIMD16<Float>.self) .> unsafeBitCast(bound, to: Float.self)
+            return unsafeBitCast(unsafeBitCast(v, to: SIMD16<Float>.self).logarithm(onePlus: .!plain), to: V.self)
+        }
+        var out = v
+        for i in v.indices { out[i] = key[i] > bound ? V.Scalar.log(v[i]) : V.Scalar.log1p(v[i]) }
+        return out
+    }
+
+    /// Any other vector type: libm lane by lane.
+    @inline(__always) private static func lanes<V: FloatVector>(_ v: V, _ function: (V.Scalar) -> V.Scalar) -> V {
+        var out = v
+        for i in v.indices { out[i] = function(v[i]) }
+        return out
     }
 }
 

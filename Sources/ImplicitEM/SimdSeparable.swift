@@ -79,7 +79,7 @@ extension Double: VectorScalar { typealias Vector = SIMD8<Double> }
 extension Float: VectorScalar { typealias Vector = SIMD16<Float> }
 
 /// ρ, ρ′ and ∂ρ/∂shape across the lanes of a vector, the same formulas as the scalar `Rho`
-/// (which the tail and the overflow limit use). Every vector ρ here has ρ(0) = ρ′(0) = 0.
+/// (which the overflow limit and the rows that might overflow use).
 protocol VectorRho {
     associatedtype V: FloatVector
     associatedtype ScalarRho: Rho where ScalarRho.T == V.Scalar
@@ -427,8 +427,11 @@ private func passRowsVectorized<F: VectorScalar>(_ s: Setup<F>, _ t: PassTargets
     switch s.kernel {
     case .gaussian: return run(GaussianVectorRho<V>())
     case .laplace: return run(LaplaceVectorRho<V>())
+    case .logistic: return run(LogisticVectorRho<V>())
+    case .studentT: return run(StudentTVectorRho<V>(scalar: StudentTRho(nu: s.nu)))
     case .huber: return run(HuberVectorRho<V>(scalar: HuberRho(delta: s.delta)))
     case .pseudoHuber: return run(PseudoHuberVectorRho<V>(scalar: PseudoHuberRho(delta: s.delta)))
+    case .exponential: return run(ExponentialVectorRho<V>())
     default: return false
     }
 }

@@ -1,0 +1,54 @@
+// The vector ρ of the kernels that need e^x or a logarithm: logistic, student_t and
+// exponential. The same formulas and overflow branches as the scalar `Rho` (Rho.swift), with
+// the branch taken per lane by a selection: both sides are computed, and the side a lane does
+// not take (an overflowed w², a log of 0) is discarded. The transcendental functions are the
+// vector ones of SimdMath.swift, so the values agree with the scalar ρ to a few ulp.
+
+/// logistic: ρ = max(−u, 0) + log1p(e^(−|u|)), ρ′ = −1/(1 + e^u). ρ(0) = log 2.
+struct LogisticVectorRho<V: FloatVector>: VectorRho {
+    var scalar: LogisticRho<V.Scalar> { LogisticRho() }
+    @inline(__always) func value(_ u: V) -> V {
+        let e = VectorMath.exp(-u.absolute)
+        return V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
+    }
+    @inline(__always) func derivative(_ u: V) -> V {
+        // −e^(−|u|)/(1 + e^(−|u|)) for u > 0, −1/(1 + e^(−|u|)) otherwise (equal at 0).
+        let e = VectorMath.exp(-u.absolute)
+        return -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
+    }
+}
+
+/// student_t: ρ = log1p(w²), w = |u|/√ν; far out (w above 1/ulp) 2(log|u| − log√ν).
+struct StudentTVectorRho<V: FloatVector>: VectorRho {
+    let scalar: StudentTRho<V.Scalar>
+    @inline(__always) func value(_ u: V) -> V {
+        // One logarithm for both branches: log1p(w²) near, log|u| far.
+        let a = u.absolute, large = largeArgument(V.Scalar.self)
+        let w = a * scalar.invSqrtNu
+        let r = VectorMath.log1p((w * w).replacing(with: a, whereAbove: w, large), logWhereAbove: w, large)
+        return r.replacing(with: 2 * (r - scalar.logSqrtNu), whereAbove: w, large)
+    }
+    @inline(__always) func derivative(_ u: V) -> V {
+        let w = u * scalar.invSqrtNu
+        return (2 * w / (1 + w * w) * scalar.invSqrtNu)
+            .replacing(with: 2 / u, whereAbove: w.absolute, largeArgument(V.Scalar.self))
+    }
+    /// ∂ρ/∂ν = −(w²/(1 + w²))/ν; −1/ν far out.
+    @inline(__always) func shapeDerivative(_ u: V) -> V {
+        let w = u.absolute * scalar.invSqrtNu
+        let w2 = w * w
+        return (-(w2 / (1 + w2)) / scalar.nu)
+            .replacing(with: V(repeating: -1 / scalar.nu), whereAbove: w, largeArgument(V.Scalar.self))
+    }
+}
+
+/// exponential: ρ = e^|u| (+∞ beyond the range, as the scalar), ρ′ = sign(u)·e^|u|. ρ(0) = 1.
+struct ExponentialVectorRho<V: FloatVector>: VectorRho {
+    var scalar: ExponentialRho<V.Scalar> { ExponentialRho() }
+    @inline(__always) func value(_ u: V) -> V { VectorMath.exp(u.absolute) }
+    @inline(__always) func derivative(_ u: V) -> V {
+        // Selected rather than multiplied by sign(u), so that a NaN lane gives 0 as the scalar does.
+        let e = VectorMath.exp(u.absolute)
+        return V().replacing(with: e, whereAbove: u, 0).replacing(with: -e, whereAbove: -u, 0)
+    }
+}
