@@ -11,17 +11,18 @@ extension CosineModel {
     /// Components per piece of H (it is computed and applied a piece at a time).
     var componentPiece: Int { min(setup.k, 96) }
 
-    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K).
+    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coefᵀ of a piece (piece×B), the
+    /// products' panel buffer.
     func blockScratchSize() throws -> Int {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
         let rowsD = try checkedProduct(b, d, "the block scratch")
         let rowsK = try checkedProduct(b, k, "the block scratch")
-        let piece = try checkedProduct(componentPiece, d, "the block scratch")
+        let piece = try checkedProduct(componentPiece, max(d, b), "the block scratch")
         let (sum, overflow) = (rowsD * 2).addingReportingOverflow(rowsK)
         if rowsD > Int.max / 4 || overflow || sum > Int.max / 2 || piece > Int.max / 4 {
             throw ImplicitEMError(.badSize, "the block scratch's size overflows")
         }
-        return sum + b + piece + k
+        return sum + b + 2 * piece + k + productPackSize
     }
 
     /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres.
@@ -38,10 +39,12 @@ extension CosineModel {
     @inline(__always)
     func blockParts(_ work: UnsafeMutablePointer<T>) -> (xHat: UnsafeMutablePointer<T>, xNorm: UnsafeMutablePointer<T>,
                                                          cosines: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>,
-                                                         h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>) {
-        let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
+                                                         h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>,
+                                                         pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>) {
+        let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1), piece = componentPiece * max(d, b)
         let xHat = work, xNorm = work + b * d, cosines = xNorm + b, g = cosines + b * k, h = g + b * d
-        return (xHat, xNorm, cosines, g, h, h + componentPiece * d)
+        let t = h + piece, pieceT = t + k
+        return (xHat, xNorm, cosines, g, h, t, pieceT, pieceT + piece)
     }
 
     @inline(__always)
@@ -51,13 +54,13 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, _, _, _) = blockParts(work)
+        let (xHat, xNorm, cosines, _, _, _, _, pack) = blockParts(work)
         for n in rows {
             let i = n - rows.lowerBound
             xNorm[i] = safeNorm(x + n * d, d, unit: xHat + i * d)
         }
         matrixProduct(rows: b, columns: k, depth: d, StridedMatrix(base: UnsafePointer(xHat), row: d, column: 1),
-                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false)
+                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack)
         // A zero x or mu has a zero unit vector: c = 0 exactly, d = 1.
         for j in 0 ..< b * k { out[j] = 1 - cosines[j] }
     }
@@ -74,10 +77,10 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, g, h, t) = blockParts(work)
+        let (xHat, xNorm, cosines, g, h, t, pieceT, pack) = blockParts(work)
         if let gx {
             matrixProduct(rows: b, columns: d, depth: k, StridedMatrix(base: coefficients, row: k, column: 1),
-                          muUnit, ldb: d, g, ldc: d, accumulate: false)
+                          muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack)
             for i in 0 ..< b where xNorm[i] != 0 {
                 let s = dotProduct(coefficients + i * k, cosines + i * k, k)
                 let gi = g + i * d, xi = xHat + i * d, out = gx + i * d, norm = xNorm[i]
@@ -95,9 +98,13 @@ extension CosineModel {
             var k0 = 0
             while k0 < k {
                 let count = min(piece, k - k0)
-                matrixProduct(rows: count, columns: d, depth: b,
-                              StridedMatrix(base: coefficients + k0, row: 1, column: k),
-                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false)
+                // Coefᵀ of the piece, so that the product reads its rows contiguously.
+                for kk in 0 ..< count {
+                    let column = coefficients + k0 + kk, row = pieceT + kk &* b
+                    for i in 0 ..< b { row[i] = column[i &* k] }
+                }
+                matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: b, column: 1),
+                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack)
                 for kk in k0 ..< k0 + count where muNorm[kk] != 0 {
                     let hk = h + (kk - k0) * d, mk = muUnit + kk * d, out = gMu + kk * d
                     let tk = t[kk], norm = muNorm[kk]

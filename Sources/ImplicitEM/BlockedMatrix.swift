@@ -1,7 +1,9 @@
 // Register- and cache-blocked matrix products for the blocked row pass (the cosine and
 // mahalanobis kernels): C = (C or 0) + A·B, with A read through two strides (so one kernel
 // serves A and Aᵀ) and B, C row-major. Tiles of 6 rows × 2 vectors keep 12 accumulators in
-// registers; the depth is cut into chunks that keep one panel of B in the first-level cache.
+// registers; the depth is cut into chunks, and each chunk's panel of B (chunk × 2 vectors) is
+// copied into a contiguous buffer, so that it stays in the first-level cache whatever B's row
+// stride (strides of a few KiB would map every row of the panel to the same cache set).
 // Every element of C is accumulated the same way wherever it falls in a tile (p ascending,
 // one fused multiply-add per term, from 0 or from C), so a row's result never depends on
 // which block or tile computes it.
@@ -21,20 +23,22 @@ struct StridedMatrix<T> {
 }
 
 /// C[m, n] = (accumulate ? C[m, n] : 0) + Σ_p A[m, p]·B[p, n] for m < rows, n < columns,
-/// p < depth; B[p, n] = b[p·ldb + n], C[m, n] = c[m·ldc + n].
+/// p < depth; B[p, n] = b[p·ldb + n], C[m, n] = c[m·ldc + n]. `pack` holds `productPackSize` values.
 @inline(__always)
 func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: StridedMatrix<T>,
                                _ b: UnsafePointer<T>, ldb: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
-                               accumulate: Bool) {
+                               accumulate: Bool, pack: UnsafeMutablePointer<T>) {
     // The casts are identities: T is the precision named.
     if T.self == Float.self {
         lanesProduct(Float.Lanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Float.self), row: a.row, column: a.column),
-                     rebound(b, Float.self), ldb, reboundMutable(c, Float.self), ldc, accumulate)
+                     rebound(b, Float.self), ldb, reboundMutable(c, Float.self), ldc, accumulate,
+                     reboundMutable(pack, Float.self))
     } else if T.self == Double.self {
         lanesProduct(Double.Lanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Double.self), row: a.row, column: a.column),
-                     rebound(b, Double.self), ldb, reboundMutable(c, Double.self), ldc, accumulate)
+                     rebound(b, Double.self), ldb, reboundMutable(c, Double.self), ldc, accumulate,
+                     reboundMutable(pack, Double.self))
     } else {
         for m in 0 ..< rows {
             for n in 0 ..< columns {
@@ -55,11 +59,13 @@ func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: Strided
 
 /// Depth per chunk: a panel of B (this many rows × 2 vectors) stays in the L1 cache.
 let productDepthChunk = 256
+/// Values of the panel buffer (2 vectors of at most 8 lanes per row of the panel).
+let productPackSize = productDepthChunk * 16
 
 @inline(never)
 func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int, _ a: StridedMatrix<V.Scalar>,
                            _ b: UnsafePointer<V.Scalar>, _ ldb: Int, _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int,
-                           _ accumulate: Bool) where V.Scalar: BinaryFloatingPoint {
+                           _ accumulate: Bool, _ pack: UnsafeMutablePointer<V.Scalar>) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
     var p0 = 0
     repeat {
@@ -67,19 +73,28 @@ func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int,
         let add = accumulate || p0 > 0
         var n0 = 0
         while n0 + 2 * w <= columns {
+            // The chunk's panel, contiguous.
+            var from = b + p0 * ldb + n0, to = pack
+            for _ in 0 ..< chunk {
+                storeLanes(loadLanes(from, V.self), to)
+                storeLanes(loadLanes(from + w, V.self), to + w)
+                from += ldb
+                to += 2 * w
+            }
+            let panel = UnsafePointer(pack)
             var m0 = 0
             while m0 + 6 <= rows {
-                tile6x2(V.self, a, b, ldb, c, ldc, m0, n0, p0, chunk, add)
+                tile6x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
                 m0 += 6
             }
             while m0 < rows {
-                tile1x2(V.self, a, b, ldb, c, ldc, m0, n0, p0, chunk, add)
+                tile1x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
                 m0 += 1
             }
             n0 += 2 * w
         }
         if n0 + w <= columns {
-            for m in 0 ..< rows { tile1x1(V.self, a, b, ldb, c, ldc, m, n0, p0, chunk, add) }
+            for m in 0 ..< rows { tile1x1(V.self, a, b + p0 * ldb + n0, ldb, c, ldc, m, n0, p0, chunk, add) }
             n0 += w
         }
         if n0 < columns {
@@ -107,6 +122,9 @@ func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int,
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
 }
 
+// The tiles: C[m0 ..< m0 + rows, n0 ..< n0 + width] over the chunk p0 ..< p0 + chunk; `b` points
+// at the chunk's first row of B at column n0 (in the panel buffer or in B itself).
+
 @inline(__always)
 func tile6x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
                       _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
@@ -124,7 +142,7 @@ func tile6x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
         s50 = loadLanes(c5, V.self); s51 = loadLanes(c5 + w, V.self)
     }
     let ar = a.row, ac = a.column
-    var ap = a.base + m0 * ar + p0 * ac, bp = b + p0 * ldb + n0
+    var ap = a.base + m0 * ar + p0 * ac, bp = b
     for _ in 0 ..< chunk {
         let b0 = loadLanes(bp, V.self), b1 = loadLanes(bp + w, V.self)
         let a0 = V(repeating: ap[0])
@@ -157,7 +175,7 @@ func tile1x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
     let w = V.scalarCount
     let c0 = c + m * ldc + n0
     var s0 = add ? loadLanes(c0, V.self) : V(), s1 = add ? loadLanes(c0 + w, V.self) : V()
-    var ap = a.base + m * a.row + p0 * a.column, bp = b + p0 * ldb + n0
+    var ap = a.base + m * a.row + p0 * a.column, bp = b
     for _ in 0 ..< chunk {
         let a0 = V(repeating: ap[0])
         s0 = s0.addingProduct(a0, loadLanes(bp, V.self))
@@ -175,7 +193,7 @@ func tile1x1<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
                       _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
     let c0 = c + m * ldc + n0
     var s0 = add ? loadLanes(c0, V.self) : V()
-    var ap = a.base + m * a.row + p0 * a.column, bp = b + p0 * ldb + n0
+    var ap = a.base + m * a.row + p0 * a.column, bp = b
     for _ in 0 ..< chunk {
         s0 = s0.addingProduct(V(repeating: ap[0]), loadLanes(bp, V.self))
         ap += a.column

@@ -289,15 +289,15 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
     func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
         for k in 0 ..< setup.k {
             let plain = project(row: n, component: k, e: scratch.vector, y: scratch.vector2)
-            if plain.isFinite {
-                out[k] = plain
-            } else {
-                // Near the range limit (e or L_kᵀe overflowing, even ∞ − ∞ inside y): the scaled form.
-                let (scale, sum) = scaledProjection(row: n, component: k, scratch: scratch)
-                let norm = sum.squareRoot() * scale.top * scale.e * scale.factor
-                out[k] = norm * norm
-            }
+            out[k] = plain.isFinite ? plain : scaledEnergy(row: n, component: k, scratch: scratch)
         }
+    }
+
+    /// Near the range limit (e or L_kᵀe overflowing, even ∞ − ∞ inside y): the energy from the scaled form.
+    func scaledEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+        let (scale, sum) = scaledProjection(row: n, component: k, scratch: scratch)
+        let norm = sum.squareRoot() * scale.top * scale.e * scale.factor
+        return norm * norm
     }
 
     /// ‖L_kᵀe‖² = (factor·e·top)²·sum without overflow: ê = (x/2 − mu/2)/m_e with m_e = max |·| (so
@@ -342,37 +342,42 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
     @inline(__always)
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        for k in 0 ..< setup.k where coefficient[k] != 0 {
+            backward(row: n, component: k, coefficient: coefficient[k], scratch: scratch, gx: gx, grads: grads)
+        }
+    }
+
+    /// One component's term of `backward(row:)` (coef ≠ 0).
+    @inline(__always)
+    func backward(row n: Int, component k: Int, coefficient coef: T, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
         let d = setup.d, e = scratch.vector, y = scratch.vector2, ly = scratch.vector3
-        for k in 0 ..< setup.k {
-            let coef = coefficient[k]
-            if coef == 0 { continue }
-            if !project(row: n, component: k, e: e, y: y).isFinite {
-                // The energy was finite only in the scaled form (r > 0): e and y from it.
-                let (scale, _) = scaledProjection(row: n, component: k, scratch: scratch)
-                for i in 0 ..< d {
-                    e[i] = (e[i] * scale.e) * 2
-                    y[i] = (y[i] * scale.e) * scale.factor
-                }
+        if !project(row: n, component: k, e: e, y: y).isFinite {
+            // The energy was finite only in the scaled form (r > 0): e and y from it.
+            let (scale, _) = scaledProjection(row: n, component: k, scratch: scratch)
+            for i in 0 ..< d {
+                e[i] = (e[i] * scale.e) * 2
+                y[i] = (y[i] * scale.e) * scale.factor
             }
-            let l = chol + k * d * d
-            if gx != nil || grads.mu != nil {
-                // ∂d/∂x = 2·L·y.
-                for i in 0 ..< d {
-                    let li = l + i * d
-                    var sum: T = 0
-                    for j in 0 ... i { sum += li[j] * y[j] }
-                    ly[i] = times(2 * coef, sum)
-                }
-                if let gx { for i in 0 ..< d { gx[i] += ly[i] } }
-                if let gMu = grads.mu { for i in 0 ..< d { gMu[k * d + i] -= ly[i] } }
+        }
+        let l = chol + k * d * d
+        if gx != nil || grads.mu != nil {
+            // ∂d/∂x = 2·L·y.
+            for i in 0 ..< d {
+                let li = l + i * d
+                var sum: T = 0
+                for j in 0 ... i { sum += li[j] * y[j] }
+                ly[i] = times(2 * coef, sum)
             }
-            if let gChol = grads.chol {
-                // ∂d/∂L_ij = 2·e_i·y_j (lower triangle).
-                let g = gChol + k * d * d
-                for i in 0 ..< d {
-                    let twoCoefE = times(2 * coef, e[i]), gi = g + i * d
-                    for j in 0 ... i { gi[j] += times(twoCoefE, y[j]) }
-                }
+            if let gx { for i in 0 ..< d { gx[i] += ly[i] } }
+            if let gMu = grads.mu { for i in 0 ..< d { gMu[k * d + i] -= ly[i] } }
+        }
+        if let gChol = grads.chol {
+            // ∂d/∂L_ij = 2·e_i·y_j (lower triangle).
+            let g = gChol + k * d * d
+            for i in 0 ..< d {
+                let twoCoefE = times(2 * coef, e[i]), gi = g + i * d
+                for j in 0 ... i { gi[j] += times(twoCoefE, y[j]) }
             }
         }
     }

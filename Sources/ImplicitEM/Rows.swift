@@ -287,9 +287,9 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 if outcome == .regular {
                     // Rows with an infinite energy or coefficient take the per-row backward, which
                     // skips zero coefficients, so that 0·∞ never appears in the block products.
-                    var finite = true
-                    for j in 0 ..< k { finite = finite && e[j].isFinite && c[j].isFinite }
-                    if finite {
+                    var nonFinite = 0  // counted without branches, so that the loop vectorises
+                    for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
+                    if nonFinite == 0 {
                         blockedRows += 1
                         continue
                     }
