@@ -99,9 +99,9 @@ extension CosineModel {
             while k0 < k {
                 let count = min(piece, k - k0)
                 // Coefᵀ of the piece, so that the product reads its rows contiguously.
-                for kk in 0 ..< count {
-                    let column = coefficients + k0 + kk, row = pieceT + kk &* b
-                    for i in 0 ..< b { row[i] = column[i &* k] }
+                for i in 0 ..< b {
+                    let row = coefficients + i &* k + k0, column = pieceT + i
+                    for kk in 0 ..< count { column[kk &* b] = row[kk] }
                 }
                 matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: b, column: 1),
                               UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack)

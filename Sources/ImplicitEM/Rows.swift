@@ -58,6 +58,20 @@ struct AccumulatorLayout {
     }
 }
 
+/// The fewest blocks of rows in one partition of a blocked pass.
+let minimumBlocksPerPartition = 8
+
+/// The pass's partitions. A blocked model's partition holds at least `minimumBlocksPerPartition`
+/// blocks: each partition zeroes and reduces its own accumulators and block scratch, which would
+/// otherwise cost as much as its rows' work. (A smaller cost per row is what makes Partitions
+/// give each partition more rows.)
+func rowPartitions(rows: Int, costPerRow: Int, blockRows: Int) -> Partitions {
+    if blockRows <= 1 { return Partitions(rows: rows, costPerRow: costPerRow) }
+    let (blockCost, overflow) = minimumBlocksPerPartition.multipliedReportingOverflow(by: blockRows)
+    let cost = overflow ? 1 : min(costPerRow, max(1, Partitions.minWorkPerPartition / blockCost))
+    return Partitions(rows: rows, costPerRow: cost)
+}
+
 /// Runs the pass over every row with the given model; returns the reduced accumulator block
 /// (laid out by `layout`), owned by `arena`.
 struct RowPass<T: IEFloat>: ModelVisitor {
@@ -69,7 +83,8 @@ struct RowPass<T: IEFloat>: ModelVisitor {
 
     func visit<M: EnergyModel>(_ model: M) throws where M.T == T {
         let s = setup
-        let partitions = Partitions(rows: s.n, costPerRow: s.costPerRow)
+        let blockRows = model.blockRows
+        let partitions = rowPartitions(rows: s.n, costPerRow: s.costPerRow, blockRows: blockRows)
         let parts = partitions.count
         // Everything a partition needs, allocated up front so that workers cannot fail.
         let (rowScratch, scratchOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
@@ -78,8 +93,8 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         if scratchOverflow || vectorOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         // The blocked pass's region, after the vector model's: the block's energies and
         // coefficients, then the model's own working space.
-        let blocked = model.blockRows > 1
-        let blockBuffer = blocked ? try checkedProduct(model.blockRows, max(s.k, 1), "the block scratch") : 0
+        let blocked = blockRows > 1
+        let blockBuffer = blocked ? try checkedProduct(blockRows, max(s.k, 1), "the block scratch") : 0
         let (blockScratch, blockOverflow) = (2 * blockBuffer).addingReportingOverflow(
             blocked ? try model.blockScratchSize() : 0)
         let (scratchSize, sizeOverflow) = laneScratch.addingReportingOverflow(blockScratch)
