@@ -15,18 +15,12 @@ extension CosineModel {
     /// products' panel buffer.
     func blockScratchSize() throws -> Int {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
-        let rowsD = try checkedProduct(b, d, "the block scratch")
-        let rowsK = try checkedProduct(b, k, "the block scratch")
-        let piece = try checkedProduct(componentPiece, max(d, b), "the block scratch")
-        let (sum, overflow) = (rowsD * 2).addingReportingOverflow(rowsK)
-        if rowsD > Int.max / 4 || overflow || sum > Int.max / 2 || piece > Int.max / 4 {
-            throw ImplicitEMError(.badSize, "the block scratch's size overflows")
-        }
-        return sum + b + 2 * piece + k + productPackSize
+        return try scratchTotal([(2 * b, d), (b, k), (b, 1), (2 * componentPiece, max(d, b)), (k, 1),
+                                (productPackSize, 1)])
     }
 
     /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres.
-    func sharedScratchSize() throws -> Int { try checkedProduct(max(setup.d, 1), max(setup.k, 1), "M̂ᵀ") }
+    func sharedScratchSize() throws -> Int { try scratchTotal([(max(setup.d, 1), max(setup.k, 1))]) }
 
     func prepare(shared: UnsafeMutablePointer<T>) {
         let d = setup.d, k = setup.k

@@ -13,20 +13,14 @@ extension MahalanobisModel {
     /// E, Y, W, Z (B×D each), Eᵀ·W (D×D) and the products' panel buffer.
     func blockScratchSize() throws -> Int {
         let d = max(setup.d, 1)
-        let rowsD = try checkedProduct(blockRows, d, "the block scratch")
-        let square = try checkedProduct(d, d, "the block scratch")
-        if rowsD > Int.max / 8 || square > Int.max / 4 {
-            throw ImplicitEMError(.badSize, "the block scratch's size overflows")
-        }
-        return 4 * rowsD + square + productPackSize
+        return try scratchTotal([(4 * blockRows, d), (d, d), (productPackSize, 1)])
     }
 
     /// L̃_k and L̃_kᵀ for every k (K×D×D each).
     func sharedScratchSize() throws -> Int {
-        let count = try checkedProduct(try checkedProduct(max(setup.k, 1), max(setup.d, 1), "the factors"),
-                                       max(setup.d, 1), "the factors")
-        if count > Int.max / 2 { throw ImplicitEMError(.badSize, "the factors' size overflows") }
-        return 2 * count
+        let d = max(setup.d, 1)
+        let factor = try scratchTotal([(try scratchTotal([(max(setup.k, 1), d)]), d)])
+        return try scratchTotal([(factor, 2)])
     }
 
     func prepare(shared: UnsafeMutablePointer<T>) {

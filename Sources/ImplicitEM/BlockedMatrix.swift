@@ -57,6 +57,18 @@ func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: Strided
     UnsafeMutableRawPointer(p).assumingMemoryBound(to: U.self)
 }
 
+/// Σ counts[i]·sizes[i], or a clear error when it overflows (scratch sizes of the blocked models).
+func scratchTotal(_ terms: [(count: Int, size: Int)]) throws -> Int {
+    var total = 0
+    for (count, size) in terms {
+        let (product, productOverflow) = count.multipliedReportingOverflow(by: size)
+        let (sum, sumOverflow) = total.addingReportingOverflow(product)
+        if productOverflow || sumOverflow { throw ImplicitEMError(.badSize, "the block scratch's size overflows") }
+        total = sum
+    }
+    return total
+}
+
 /// Depth per chunk: a panel of B (this many rows × 2 vectors) stays in the L1 cache.
 let productDepthChunk = 256
 /// Values of the panel buffer (2 vectors of at most 8 lanes per row of the panel).

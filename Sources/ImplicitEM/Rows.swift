@@ -95,12 +95,9 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         // coefficients, then the model's own working space.
         let blocked = blockRows > 1
         let blockBuffer = blocked ? try checkedProduct(blockRows, max(s.k, 1), "the block scratch") : 0
-        let (blockScratch, blockOverflow) = (2 * blockBuffer).addingReportingOverflow(
-            blocked ? try model.blockScratchSize() : 0)
+        let blockScratch = blocked ? try scratchTotal([(2, blockBuffer), (try model.blockScratchSize(), 1)]) : 0
         let (scratchSize, sizeOverflow) = laneScratch.addingReportingOverflow(blockScratch)
-        if blockBuffer > Int.max / 4 || blockOverflow || sizeOverflow {
-            throw ImplicitEMError(.badSize, "the row scratch's size overflows")
-        }
+        if sizeOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         let stride = max(layout.size, 1)
         let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
         if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
