@@ -1,7 +1,9 @@
 // The streaming pass over rows: energies → logits → row maximum → exp → normalise → δ_nk →
-// gradients (and sufficient statistics), all for one row while it is in cache. Rows are split
-// into partitions (Threads.swift); each partition has its own accumulators, reduced in
-// partition order, so outputs are bitwise identical for any thread count.
+// gradients (and sufficient statistics), all for one row while it is in cache. A model may
+// compute energies and gradients for a block of rows at once (`blockRows`; the cosine and
+// mahalanobis kernels, as matrix products); the middle steps stay per row. Rows are split into
+// partitions (Threads.swift); each partition has its own accumulators, reduced in partition
+// order, so outputs are bitwise identical for any thread count.
 
 /// Where a pass writes: per-row outputs go straight to the caller's buffers (rows are disjoint
 /// between partitions); per-parameter sums are accumulated per partition and reduced.
