@@ -26,6 +26,15 @@ struct RowScratch<T: IEFloat> {
     let vector3: UnsafeMutablePointer<T>    // D (mahalanobis L y)
     /// `vectorScratchSize` values for the vector model's lanes (SimdSeparable.swift).
     var lanes: UnsafeMutablePointer<T>? = nil
+    /// Blocked row pass (`blockRows` > 1): the block's energies and coefficients (blockRows × K
+    /// each), the model's own working space (`blockScratchSize` values) and the pass's shared
+    /// values (`sharedScratchSize`, filled once by `prepare`).
+    var blockEnergies: UnsafeMutablePointer<T>? = nil
+    var blockCoefficients: UnsafeMutablePointer<T>? = nil
+    var block: UnsafeMutablePointer<T>? = nil
+    var shared: UnsafePointer<T>? = nil
+    /// K and D: the row strides of the block buffers.
+    var components = 0, dimensions = 0
 }
 
 protocol EnergyModel {
@@ -39,12 +48,53 @@ protocol EnergyModel {
     /// coefficient is exactly 0 are skipped, so that 0·∞ never appears.
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>)
+
+    /// Rows per block of the row pass; 1 = row at a time (the per-row methods only).
+    var blockRows: Int { get }
+    /// Values of T the blocked methods need as working space, per partition.
+    func blockScratchSize() throws -> Int
+    /// Values of T computed once per pass and shared, read-only, by every partition.
+    func sharedScratchSize() throws -> Int
+    /// Fills the shared values (before the workers start).
+    func prepare(shared: UnsafeMutablePointer<T>)
+    /// d_nk for the rows (at most `blockRows`) into `out`, rows.count × K.
+    func energies(rows: Range<Int>, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>)
+    /// For each row n of the block (b = n − rows.lowerBound), adds Σ_k coefficients[b·K + k]·∂d_nk/∂θ
+    /// to the parameter gradients and to gx[b·D ..< (b + 1)·D] (already zeroed; nil when not
+    /// requested). Called right after `energies(rows:)` of the same rows with the same scratch.
+    /// Every coefficient is finite and so is every energy of a row with a nonzero coefficient;
+    /// a row that must contribute nothing has an all-zero coefficient row.
+    func backward(rows: Range<Int>, coefficients: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>)
 }
 
 extension EnergyModel {
     @inline(__always) func logEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
         energies(row: n, scratch: scratch, into: scratch.energies)
         return T.log(scratch.energies[k])
+    }
+
+    var blockRows: Int { 1 }
+    func blockScratchSize() throws -> Int { 0 }
+    func sharedScratchSize() throws -> Int { 0 }
+    func prepare(shared: UnsafeMutablePointer<T>) {}
+
+    /// Row at a time, with the per-row methods.
+    @inline(__always)
+    func energies(rows: Range<Int>, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
+        let k = scratch.components
+        for n in rows { energies(row: n, scratch: scratch, into: out + (n - rows.lowerBound) * k) }
+    }
+
+    @inline(__always)
+    func backward(rows: Range<Int>, coefficients: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        let k = scratch.components, d = scratch.dimensions
+        for n in rows {
+            let b = n - rows.lowerBound
+            backward(row: n, coefficient: coefficients + b * k, scratch: scratch, gx: gx.map { $0 + b * d },
+                     grads: grads)
+        }
     }
 }
 
@@ -239,15 +289,15 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
     func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
         for k in 0 ..< setup.k {
             let plain = project(row: n, component: k, e: scratch.vector, y: scratch.vector2)
-            if plain.isFinite {
-                out[k] = plain
-            } else {
-                // Near the range limit (e or L_kᵀe overflowing, even ∞ − ∞ inside y): the scaled form.
-                let (scale, sum) = scaledProjection(row: n, component: k, scratch: scratch)
-                let norm = sum.squareRoot() * scale.top * scale.e * scale.factor
-                out[k] = norm * norm
-            }
+            out[k] = plain.isFinite ? plain : scaledEnergy(row: n, component: k, scratch: scratch)
         }
+    }
+
+    /// Near the range limit (e or L_kᵀe overflowing, even ∞ − ∞ inside y): the energy from the scaled form.
+    func scaledEnergy(row n: Int, component k: Int, scratch: RowScratch<T>) -> T {
+        let (scale, sum) = scaledProjection(row: n, component: k, scratch: scratch)
+        let norm = sum.squareRoot() * scale.top * scale.e * scale.factor
+        return norm * norm
     }
 
     /// ‖L_kᵀe‖² = (factor·e·top)²·sum without overflow: ê = (x/2 − mu/2)/m_e with m_e = max |·| (so
@@ -292,37 +342,42 @@ struct MahalanobisModel<T: IEFloat>: EnergyModel {
     @inline(__always)
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        for k in 0 ..< setup.k where coefficient[k] != 0 {
+            backward(row: n, component: k, coefficient: coefficient[k], scratch: scratch, gx: gx, grads: grads)
+        }
+    }
+
+    /// One component's term of `backward(row:)` (coef ≠ 0).
+    @inline(__always)
+    func backward(row n: Int, component k: Int, coefficient coef: T, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
         let d = setup.d, e = scratch.vector, y = scratch.vector2, ly = scratch.vector3
-        for k in 0 ..< setup.k {
-            let coef = coefficient[k]
-            if coef == 0 { continue }
-            if !project(row: n, component: k, e: e, y: y).isFinite {
-                // The energy was finite only in the scaled form (r > 0): e and y from it.
-                let (scale, _) = scaledProjection(row: n, component: k, scratch: scratch)
-                for i in 0 ..< d {
-                    e[i] = (e[i] * scale.e) * 2
-                    y[i] = (y[i] * scale.e) * scale.factor
-                }
+        if !project(row: n, component: k, e: e, y: y).isFinite {
+            // The energy was finite only in the scaled form (r > 0): e and y from it.
+            let (scale, _) = scaledProjection(row: n, component: k, scratch: scratch)
+            for i in 0 ..< d {
+                e[i] = (e[i] * scale.e) * 2
+                y[i] = (y[i] * scale.e) * scale.factor
             }
-            let l = chol + k * d * d
-            if gx != nil || grads.mu != nil {
-                // ∂d/∂x = 2·L·y.
-                for i in 0 ..< d {
-                    let li = l + i * d
-                    var sum: T = 0
-                    for j in 0 ... i { sum += li[j] * y[j] }
-                    ly[i] = times(2 * coef, sum)
-                }
-                if let gx { for i in 0 ..< d { gx[i] += ly[i] } }
-                if let gMu = grads.mu { for i in 0 ..< d { gMu[k * d + i] -= ly[i] } }
+        }
+        let l = chol + k * d * d
+        if gx != nil || grads.mu != nil {
+            // ∂d/∂x = 2·L·y.
+            for i in 0 ..< d {
+                let li = l + i * d
+                var sum: T = 0
+                for j in 0 ... i { sum += li[j] * y[j] }
+                ly[i] = times(2 * coef, sum)
             }
-            if let gChol = grads.chol {
-                // ∂d/∂L_ij = 2·e_i·y_j (lower triangle).
-                let g = gChol + k * d * d
-                for i in 0 ..< d {
-                    let twoCoefE = times(2 * coef, e[i]), gi = g + i * d
-                    for j in 0 ... i { gi[j] += times(twoCoefE, y[j]) }
-                }
+            if let gx { for i in 0 ..< d { gx[i] += ly[i] } }
+            if let gMu = grads.mu { for i in 0 ..< d { gMu[k * d + i] -= ly[i] } }
+        }
+        if let gChol = grads.chol {
+            // ∂d/∂L_ij = 2·e_i·y_j (lower triangle).
+            let g = gChol + k * d * d
+            for i in 0 ..< d {
+                let twoCoefE = times(2 * coef, e[i]), gi = g + i * d
+                for j in 0 ... i { gi[j] += times(twoCoefE, y[j]) }
             }
         }
     }

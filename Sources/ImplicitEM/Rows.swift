@@ -1,7 +1,9 @@
 // The streaming pass over rows: energies → logits → row maximum → exp → normalise → δ_nk →
-// gradients (and sufficient statistics), all for one row while it is in cache. Rows are split
-// into partitions (Threads.swift); each partition has its own accumulators, reduced in
-// partition order, so outputs are bitwise identical for any thread count.
+// gradients (and sufficient statistics), all for one row while it is in cache. A model may
+// compute energies and gradients for a block of rows at once (`blockRows`; the cosine and
+// mahalanobis kernels, as matrix products); the middle steps stay per row. Rows are split into
+// partitions (Threads.swift); each partition has its own accumulators, reduced in partition
+// order, so outputs are bitwise identical for any thread count.
 
 /// Where a pass writes: per-row outputs go straight to the caller's buffers (rows are disjoint
 /// between partitions); per-parameter sums are accumulated per partition and reduced.
@@ -58,6 +60,20 @@ struct AccumulatorLayout {
     }
 }
 
+/// The fewest blocks of rows in one partition of a blocked pass.
+let minimumBlocksPerPartition = 8
+
+/// The pass's partitions. A blocked model's partition holds at least `minimumBlocksPerPartition`
+/// blocks: each partition zeroes and reduces its own accumulators and block scratch, which would
+/// otherwise cost as much as its rows' work. (A smaller cost per row is what makes Partitions
+/// give each partition more rows.)
+func rowPartitions(rows: Int, costPerRow: Int, blockRows: Int) -> Partitions {
+    if blockRows <= 1 { return Partitions(rows: rows, costPerRow: costPerRow) }
+    let (blockCost, overflow) = minimumBlocksPerPartition.multipliedReportingOverflow(by: blockRows)
+    let cost = overflow ? 1 : min(costPerRow, max(1, Partitions.minWorkPerPartition / blockCost))
+    return Partitions(rows: rows, costPerRow: cost)
+}
+
 /// Runs the pass over every row with the given model; returns the reduced accumulator block
 /// (laid out by `layout`), owned by `arena`.
 struct RowPass<T: IEFloat>: ModelVisitor {
@@ -69,27 +85,50 @@ struct RowPass<T: IEFloat>: ModelVisitor {
 
     func visit<M: EnergyModel>(_ model: M) throws where M.T == T {
         let s = setup
-        let partitions = Partitions(rows: s.n, costPerRow: s.costPerRow)
+        let blockRows = model.blockRows
+        let partitions = rowPartitions(rows: s.n, costPerRow: s.costPerRow, blockRows: blockRows)
         let parts = partitions.count
         // Everything a partition needs, allocated up front so that workers cannot fail.
         let (rowScratch, scratchOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
             .addingReportingOverflow(try checkedProduct(3, max(s.d, 1), "scratch"))
-        let (scratchSize, vectorOverflow) = rowScratch.addingReportingOverflow(try vectorScratchSize(s))
+        let (laneScratch, vectorOverflow) = rowScratch.addingReportingOverflow(try vectorScratchSize(s))
         if scratchOverflow || vectorOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
+        // The blocked pass's region, after the vector model's: the block's energies and
+        // coefficients, then the model's own working space.
+        let blocked = blockRows > 1
+        let blockBuffer = blocked ? try checkedProduct(blockRows, max(s.k, 1), "the block scratch") : 0
+        let blockScratch = blocked ? try scratchTotal([(2, blockBuffer), (try model.blockScratchSize(), 1)]) : 0
+        let (scratchSize, sizeOverflow) = laneScratch.addingReportingOverflow(blockScratch)
+        if sizeOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         let stride = max(layout.size, 1)
         let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
         if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
         let accumulators: UnsafeMutablePointer<T> = try arena.zeros(
             try checkedProduct(parts, perPartition, "the accumulators"), "the accumulators")
         let scratchBlock = accumulators + parts * stride
+        var shared: UnsafePointer<T>? = nil
+        if blocked {
+            let values: UnsafeMutablePointer<T> = try arena.zeros(try model.sharedScratchSize(), "the shared scratch")
+            model.prepare(shared: values)
+            shared = UnsafePointer(values)
+        }
         let layout = self.layout, targets = self.targets
 
         runPartitions(parts) { p in
             let base = scratchBlock + p * scratchSize
-            let scratch = RowScratch<T>(
+            var scratch = RowScratch<T>(
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
                 vector3: base + 3 * s.k + 2 * max(s.d, 1), lanes: base + rowScratch)
+            scratch.components = s.k
+            scratch.dimensions = s.d
+            if blocked {
+                let region = base + laneScratch
+                scratch.blockEnergies = region
+                scratch.blockCoefficients = region + blockBuffer
+                scratch.block = region + 2 * blockBuffer
+                scratch.shared = shared
+            }
             let rows = partitions.range(p), acc = accumulators + p * stride
             if !passRowsVectorized(s, targets, layout, rows, scratch, acc) {
                 passRows(model, s, targets, layout, rows, scratch, acc)
@@ -116,7 +155,10 @@ func zeroUndefinedSums<T: IEFloat>(_ sums: UnsafeMutablePointer<T>, _ count: Int
     for j in 0 ..< count where sums[j].isNaN { sums[j] = 0 }
 }
 
-/// One partition's rows.
+/// What the row pass did with a row.
+enum RowOutcome { case forwardOnly, irregular, regular }
+
+/// One partition's rows, row at a time or in blocks of `model.blockRows`.
 @inline(__always)
 func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>, _ layout: AccumulatorLayout,
                               _ rows: Range<Int>, _ scratch: RowScratch<M.T>, _ acc: UnsafeMutablePointer<M.T>) {
@@ -130,10 +172,12 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
     let energy = scratch.energies, r = scratch.logits, coef = scratch.coefficient
     var tauSum: T = 0
 
-    for n in rows {
-        model.energies(row: n, scratch: scratch, into: energy)
+    /// Everything of row n after its energies (in `energy`): logits, logZ, R, statistics, and
+    /// δ with its per-row outputs, leaving −δ/τ in `coef`.
+    @inline(__always) func middle(_ n: Int, _ energy: UnsafeMutablePointer<T>,
+                                  _ coef: UnsafeMutablePointer<T>) -> RowOutcome {
         if let out = t.energies { for j in 0 ..< k { out[n * k + j] = energy[j] } }
-        if !needsLogits { continue }
+        if !needsLogits { return .forwardOnly }
 
         // a_nk = logw_k + logprior_nk − d_nk/τ − c_k, one plain loop per term (they vectorise).
         for j in 0 ..< k { r[j] = -(energy[j] / tau) }
@@ -158,6 +202,8 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             let inverse = 1 / (1 + rest)
             for j in 0 ..< k { r[j] *= inverse }
         } else {
+            // limitRow works on the row's energies in the row scratch.
+            if energy != scratch.energies { for j in 0 ..< k { scratch.energies[j] = energy[j] } }
             logZ = limitRow(model, s, n, top, scratch)
             regular = false
         }
@@ -186,14 +232,13 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             }
         }
 
-        if !t.backward { continue }
-        let gx = t.gradX.map { $0 + n * d }
-        if let gx { for i in 0 ..< d { gx[i] = 0 } }
+        if !t.backward { return .forwardOnly }
+        if let gx = t.gradX.map({ $0 + n * d }) { for i in 0 ..< d { gx[i] = 0 } }
         if !regular {
             // Fully masked or overflowed rows contribute nothing.
             if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = 0 } }
             if let g = t.gradEnergies { for j in 0 ..< k { g[n * k + j] = 0 } }
-            continue
+            return .irregular
         }
         // δ_nk = r_nk·(gL_n + gR_nk − Σ_j r_nj·gR_nj).
         let gLn = t.gL.map { $0[n] } ?? 1
@@ -217,8 +262,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             }
             if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = delta(j) } }
             if let g = t.gradEnergies { for j in 0 ..< k { g[n * k + j] = coef[j] } }
-            model.backward(row: n, coefficient: coef, scratch: scratch, gx: gx, grads: grads)
-            continue
+            return .regular
         }
         var dot: T = 0
         if let gRow { for j in 0 ..< k { dot += r[j] * gRow[j] } }
@@ -232,7 +276,48 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             if let g = t.gradLogprior { g[n * k + j] = delta }
             if let g = t.gradEnergies { g[n * k + j] = coef[j] }
         }
-        model.backward(row: n, coefficient: coef, scratch: scratch, gx: gx, grads: grads)
+        return .regular
+    }
+
+    let block = model.blockRows
+    if block <= 1 {
+        for n in rows {
+            model.energies(row: n, scratch: scratch, into: energy)
+            if middle(n, energy, coef) == .regular {
+                model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                               grads: grads)
+            }
+        }
+    } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let last = min(first + block, rows.upperBound)
+            model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
+            var blockedRows = 0
+            for n in first ..< last {
+                let e = blockEnergies + (n - first) * k, c = blockCoefficients + (n - first) * k
+                let outcome = middle(n, e, c)
+                if !t.backward { continue }
+                if outcome == .regular {
+                    // Rows with an infinite energy or coefficient take the per-row backward, which
+                    // skips zero coefficients, so that 0·∞ never appears in the block products.
+                    var nonFinite = 0  // counted without branches, so that the loop vectorises
+                    for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
+                    if nonFinite == 0 {
+                        blockedRows += 1
+                        continue
+                    }
+                    model.backward(row: n, coefficient: c, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                                   grads: grads)
+                }
+                for j in 0 ..< k { c[j] = 0 }
+            }
+            if blockedRows > 0 {
+                model.backward(rows: first ..< last, coefficients: blockCoefficients, scratch: scratch,
+                               gx: t.gradX.map { $0 + first * d }, grads: grads)
+            }
+            first = last
+        }
     }
     if needTau { acc[layout.tau] += tauSum }
 }

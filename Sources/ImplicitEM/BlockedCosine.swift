@@ -1,0 +1,111 @@
+// The cosine kernel a block of rows at a time, as matrix products (BlockedMatrix.swift):
+//   energies  d = 1 − C,  C = X̂·M̂ᵀ                                   (B×K)
+//   x         gx_n  −= (G_n − s_n·x̂_n)/‖x_n‖,  G = Coef·M̂,  s_n = Σ_k coef_nk·c_nk
+//   mu        gmu_k −= (H_k − t_k·m̂_k)/‖mu_k‖, H = Coefᵀ·X̂, t_k = Σ_n coef_nk·c_nk
+// the per-row chain rule (Models.swift, ∂d/∂x = −(m̂ − c·x̂)/‖x‖) summed over the block before the
+// division. Zero vectors have zero unit vectors, so their cosines and pulls are exactly 0.
+
+extension CosineModel {
+    var blockRows: Int { 64 }
+
+    /// Components per piece of H (it is computed and applied a piece at a time).
+    var componentPiece: Int { min(setup.k, 96) }
+
+    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coefᵀ of a piece (piece×B), the
+    /// products' panel buffer.
+    func blockScratchSize() throws -> Int {
+        let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
+        return try scratchTotal([(2 * b, d), (b, k), (b, 1), (2 * componentPiece, max(d, b)), (k, 1),
+                                (productPackSize, 1)])
+    }
+
+    /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres.
+    func sharedScratchSize() throws -> Int { try scratchTotal([(max(setup.d, 1), max(setup.k, 1))]) }
+
+    func prepare(shared: UnsafeMutablePointer<T>) {
+        let d = setup.d, k = setup.k
+        for kk in 0 ..< k {
+            for i in 0 ..< d { shared[i * k + kk] = muUnit[kk * d + i] }
+        }
+    }
+
+    /// Pointers into the block scratch (layout of `blockScratchSize`).
+    @inline(__always)
+    func blockParts(_ work: UnsafeMutablePointer<T>) -> (xHat: UnsafeMutablePointer<T>, xNorm: UnsafeMutablePointer<T>,
+                                                         cosines: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>,
+                                                         h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>,
+                                                         pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>) {
+        let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1), piece = componentPiece * max(d, b)
+        let xHat = work, xNorm = work + b * d, cosines = xNorm + b, g = cosines + b * k, h = g + b * d
+        let t = h + piece, pieceT = t + k
+        return (xHat, xNorm, cosines, g, h, t, pieceT, pieceT + piece)
+    }
+
+    @inline(__always)
+    func energies(rows: Range<Int>, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
+        guard let work = scratch.block, let unitTransposed = scratch.shared else {
+            for n in rows { energies(row: n, scratch: scratch, into: out + (n - rows.lowerBound) * setup.k) }
+            return
+        }
+        let d = setup.d, k = setup.k, b = rows.count
+        let (xHat, xNorm, cosines, _, _, _, _, pack) = blockParts(work)
+        for n in rows {
+            let i = n - rows.lowerBound
+            xNorm[i] = safeNorm(x + n * d, d, unit: xHat + i * d)
+        }
+        matrixProduct(rows: b, columns: k, depth: d, StridedMatrix(base: UnsafePointer(xHat), row: d, column: 1),
+                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack)
+        // A zero x or mu has a zero unit vector: c = 0 exactly, d = 1.
+        for j in 0 ..< b * k { out[j] = 1 - cosines[j] }
+    }
+
+    @inline(__always)
+    func backward(rows: Range<Int>, coefficients: UnsafePointer<T>, scratch: RowScratch<T>,
+                  gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
+        guard let work = scratch.block else {
+            for n in rows {
+                let i = n - rows.lowerBound
+                backward(row: n, coefficient: coefficients + i * setup.k, scratch: scratch,
+                         gx: gx.map { $0 + i * setup.d }, grads: grads)
+            }
+            return
+        }
+        let d = setup.d, k = setup.k, b = rows.count
+        let (xHat, xNorm, cosines, g, h, t, pieceT, pack) = blockParts(work)
+        if let gx {
+            matrixProduct(rows: b, columns: d, depth: k, StridedMatrix(base: coefficients, row: k, column: 1),
+                          muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack)
+            for i in 0 ..< b where xNorm[i] != 0 {
+                let s = dotProduct(coefficients + i * k, cosines + i * k, k)
+                let gi = g + i * d, xi = xHat + i * d, out = gx + i * d, norm = xNorm[i]
+                for m in 0 ..< d { out[m] -= (gi[m] - s * xi[m]) / norm }
+            }
+        }
+        if let gMu = grads.mu {
+            // t_k across k (whole vectors), row by row.
+            for kk in 0 ..< k { t[kk] = 0 }
+            for i in 0 ..< b {
+                let ci = coefficients + i * k, cosi = cosines + i * k
+                for kk in 0 ..< k { t[kk] += ci[kk] * cosi[kk] }
+            }
+            let piece = componentPiece
+            var k0 = 0
+            while k0 < k {
+                let count = min(piece, k - k0)
+                // Coefᵀ of the piece, so that the product reads its rows contiguously.
+                for i in 0 ..< b {
+                    let row = coefficients + i &* k + k0, column = pieceT + i
+                    for kk in 0 ..< count { column[kk &* b] = row[kk] }
+                }
+                matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: b, column: 1),
+                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack)
+                for kk in k0 ..< k0 + count where muNorm[kk] != 0 {
+                    let hk = h + (kk - k0) * d, mk = muUnit + kk * d, out = gMu + kk * d
+                    let tk = t[kk], norm = muNorm[kk]
+                    for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
+                }
+                k0 += count
+            }
+        }
+    }
+}
