@@ -14,13 +14,14 @@ public enum Engine {
         }
         if out.energies == nil && out.logZ == nil && out.resp == nil { return }
 
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena)
-        var targets = PassTargets<T>()
-        targets.energies = out.energies?.baseAddress
-        targets.logZ = out.logZ?.baseAddress
-        targets.resp = out.resp?.baseAddress
-        _ = try runPass(setup, targets, arena)
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena)
+            var targets = PassTargets<T>()
+            targets.energies = out.energies?.baseAddress
+            targets.logZ = out.logZ?.baseAddress
+            targets.resp = out.resp?.baseAddress
+            _ = try runPass(setup, targets, arena)
+        }
     }
 
     /// Fused forward + backward of objective = Σ_n gL_n·logZ_n + Σ_nk gR_nk·r_nk
@@ -46,94 +47,95 @@ public enum Engine {
             addGradientOutputs(&r, grads)
         }
 
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena)
-        var t = PassTargets<T>()
-        t.energies = out.energies?.baseAddress
-        t.logZ = out.logZ?.baseAddress
-        t.resp = out.resp?.baseAddress
-        t.backward = true
-        t.gL = gL?.baseAddress
-        t.gR = gR?.baseAddress
-        t.gradX = uses.x ? grads.x?.baseAddress : nil
-        t.gradLogprior = grads.logprior?.baseAddress
-        t.gradEnergies = grads.energies?.baseAddress
-        // The separable kernels always accumulate mu and scale sums (their loop has no branches).
-        t.needMu = uses.mu && (grads.mu != nil || problem.kernel.isSeparable)
-        t.needScale = uses.scale
-        t.needShape = (uses.nu && grads.nu != nil) || (uses.delta && grads.delta != nil)
-        t.needChol = uses.chol && grads.chol != nil
-        let normalized = setup.c != nil
-        t.needDeltaSums = grads.logw != nil
-            || (normalized && (grads.scale != nil || t.needShape || t.needChol || grads.tau != nil))
-        t.needTau = grads.tau != nil
-        let layout = try AccumulatorLayout(setup, t)
-        guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena)
+            var t = PassTargets<T>()
+            t.energies = out.energies?.baseAddress
+            t.logZ = out.logZ?.baseAddress
+            t.resp = out.resp?.baseAddress
+            t.backward = true
+            t.gL = gL?.baseAddress
+            t.gR = gR?.baseAddress
+            t.gradX = uses.x ? grads.x?.baseAddress : nil
+            t.gradLogprior = grads.logprior?.baseAddress
+            t.gradEnergies = grads.energies?.baseAddress
+            // The separable kernels always accumulate mu and scale sums (their loop has no branches).
+            t.needMu = uses.mu && (grads.mu != nil || problem.kernel.isSeparable)
+            t.needScale = uses.scale
+            t.needShape = (uses.nu && grads.nu != nil) || (uses.delta && grads.delta != nil)
+            t.needChol = uses.chol && grads.chol != nil
+            let normalized = setup.c != nil
+            t.needDeltaSums = grads.logw != nil
+                || (normalized && (grads.scale != nil || t.needShape || t.needChol || grads.tau != nil))
+            t.needTau = grads.tau != nil
+            let layout = try AccumulatorLayout(setup, t)
+            guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
 
-        // Per-parameter outputs: the reduced sums plus the normaliser terms −(Σ_n δ_nk)·∂c_k/∂θ.
-        let k = problem.k, d = problem.d
-        let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
-        if let g = grads.x, !uses.x { zero(g) }
-        if let g = grads.mu {
-            if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
-        }
-        if let g = grads.scale {
-            if uses.scale {
-                for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
-                if normalized, let sums = deltaSums {
-                    // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
+            // Per-parameter outputs: the reduced sums plus the normaliser terms −(Σ_n δ_nk)·∂c_k/∂θ.
+            let k = problem.k, d = problem.d
+            let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
+            if let g = grads.x, !uses.x { zero(g) }
+            if let g = grads.mu {
+                if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
+            }
+            if let g = grads.scale {
+                if uses.scale {
+                    for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
+                    if normalized, let sums = deltaSums {
+                        // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
+                        for kk in 0 ..< k {
+                            for i in 0 ..< d {
+                                let at = kk * setup.scaleK + i * setup.scaleI
+                                g[at] -= sums[kk] / setup.scale[at]
+                            }
+                        }
+                    }
+                } else { zero(g) }
+            }
+            func writeShape(_ buffer: UnsafeMutableBufferPointer<T>?, _ used: Bool) {
+                guard let g = buffer else { return }
+                if used && t.needShape {
+                    var value = acc[layout.shape]
+                    if normalized, let sums = deltaSums, let dShape = setup.dcdShape {
+                        for kk in 0 ..< k { value -= sums[kk] * dShape[kk] }
+                    }
+                    g[0] = value
+                } else { zero(g) }
+            }
+            writeShape(grads.nu, uses.nu)
+            writeShape(grads.delta, uses.delta)
+            if let g = grads.chol {
+                if t.needChol, let chol = setup.chol {
                     for kk in 0 ..< k {
                         for i in 0 ..< d {
-                            let at = kk * setup.scaleK + i * setup.scaleI
-                            g[at] -= sums[kk] / setup.scale[at]
+                            for j in 0 ..< d {
+                                let at = (kk * d + i) * d + j
+                                g[at] = j <= i ? acc[layout.chol + at] : 0
+                            }
+                            if normalized, let sums = deltaSums {
+                                // ∂c_k/∂L_k,ii = −1/L_k,ii.
+                                let at = (kk * d + i) * d + i
+                                g[at] += sums[kk] / chol[at]
+                            }
                         }
                     }
-                }
-            } else { zero(g) }
-        }
-        func writeShape(_ buffer: UnsafeMutableBufferPointer<T>?, _ used: Bool) {
-            guard let g = buffer else { return }
-            if used && t.needShape {
-                var value = acc[layout.shape]
-                if normalized, let sums = deltaSums, let dShape = setup.dcdShape {
-                    for kk in 0 ..< k { value -= sums[kk] * dShape[kk] }
+                } else { zero(g) }
+            }
+            if let g = grads.logw, let sums = deltaSums {
+                for j in 0 ..< k { g[j] = sums[j] }
+            }
+            if let g = grads.tau {
+                // Σ δ·(d/τ²) − Σ_k (Σ_n δ_nk)·∂c_k/∂τ.
+                var value = acc[layout.tau] / setup.tau
+                if normalized, let sums = deltaSums, let dTau = setup.dcdTau {
+                    for kk in 0 ..< k { value -= sums[kk] * dTau[kk] }
                 }
                 g[0] = value
-            } else { zero(g) }
-        }
-        writeShape(grads.nu, uses.nu)
-        writeShape(grads.delta, uses.delta)
-        if let g = grads.chol {
-            if t.needChol, let chol = setup.chol {
-                for kk in 0 ..< k {
-                    for i in 0 ..< d {
-                        for j in 0 ..< d {
-                            let at = (kk * d + i) * d + j
-                            g[at] = j <= i ? acc[layout.chol + at] : 0
-                        }
-                        if normalized, let sums = deltaSums {
-                            // ∂c_k/∂L_k,ii = −1/L_k,ii.
-                            let at = (kk * d + i) * d + i
-                            g[at] += sums[kk] / chol[at]
-                        }
-                    }
-                }
-            } else { zero(g) }
-        }
-        if let g = grads.logw, let sums = deltaSums {
-            for j in 0 ..< k { g[j] = sums[j] }
-        }
-        if let g = grads.tau {
-            // Σ δ·(d/τ²) − Σ_k (Σ_n δ_nk)·∂c_k/∂τ.
-            var value = acc[layout.tau] / setup.tau
-            if normalized, let sums = deltaSums, let dTau = setup.dcdTau {
-                for kk in 0 ..< k { value -= sums[kk] * dTau[kk] }
             }
-            g[0] = value
-        }
-        // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
-        for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
-            if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
+            // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
+            for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
+                if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
+            }
         }
     }
 
@@ -167,18 +169,19 @@ public enum Engine {
         }
         if sumR == nil && sumRX == nil && sumRXX == nil { return }
 
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena)
-        var t = PassTargets<T>()
-        t.weights = weights?.baseAddress
-        t.needSumR = sumR != nil
-        t.needSumRX = sumRX != nil
-        t.needSumRXX = sumRXX != nil
-        let layout = try AccumulatorLayout(setup, t)
-        guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
-        if let out = sumR { for j in 0 ..< out.count { out[j] = acc[layout.sumR + j] } }
-        if let out = sumRX { for j in 0 ..< out.count { out[j] = acc[layout.sumRX + j] } }
-        if let out = sumRXX { for j in 0 ..< out.count { out[j] = acc[layout.sumRXX + j] } }
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena)
+            var t = PassTargets<T>()
+            t.weights = weights?.baseAddress
+            t.needSumR = sumR != nil
+            t.needSumRX = sumRX != nil
+            t.needSumRXX = sumRXX != nil
+            let layout = try AccumulatorLayout(setup, t)
+            guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
+            if let out = sumR { for j in 0 ..< out.count { out[j] = acc[layout.sumR + j] } }
+            if let out = sumRX { for j in 0 ..< out.count { out[j] = acc[layout.sumRX + j] } }
+            if let out = sumRXX { for j in 0 ..< out.count { out[j] = acc[layout.sumRXX + j] } }
+        }
     }
 
     /// The K log-normalisers c_k of KERNELS.md, whatever `problem.normalized` says.
@@ -194,10 +197,11 @@ public enum Engine {
         if problem.kernel == .learned {
             throw ImplicitEMError(.unsupported, "the learned kernel has no log-normaliser (its energies have no known integral)")
         }
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena, normalizers: true)
-        guard let values = setup.c else { return }
-        for j in 0 ..< problem.k { c[j] = values[j] }
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena, normalizers: true)
+            guard let values = setup.c else { return }
+            for j in 0 ..< problem.k { c[j] = values[j] }
+        }
     }
 
     /// act(z) = tanh((d(z; −m) − d(z; +m))/(2τ)) and act′(z) of the two-component signed
@@ -214,7 +218,7 @@ public enum Engine {
 struct ParameterUse {
     let x: Bool, mu: Bool, scale: Bool, nu: Bool, delta: Bool, chol: Bool
 
-    init<T>(_ p: Problem<T>) {
+    init<T>(_ p: __shared Problem<T>) {
         x = p.kernel != .learned
         mu = p.kernel != .learned
         scale = p.kernel.isSeparable
