@@ -47,95 +47,101 @@ public enum Engine {
             addGradientOutputs(&r, grads)
         }
 
-        try withArena { arena in
-            let setup = try Setup(problem, arena: arena)
-            var t = PassTargets<T>()
-            t.energies = out.energies?.baseAddress
-            t.logZ = out.logZ?.baseAddress
-            t.resp = out.resp?.baseAddress
-            t.backward = true
-            t.gL = gL?.baseAddress
-            t.gR = gR?.baseAddress
-            t.gradX = uses.x ? grads.x?.baseAddress : nil
-            t.gradLogprior = grads.logprior?.baseAddress
-            t.gradEnergies = grads.energies?.baseAddress
-            // The separable kernels always accumulate mu and scale sums (their loop has no branches).
-            t.needMu = uses.mu && (grads.mu != nil || problem.kernel.isSeparable)
-            t.needScale = uses.scale
-            t.needShape = (uses.nu && grads.nu != nil) || (uses.delta && grads.delta != nil)
-            t.needChol = uses.chol && grads.chol != nil
-            let normalized = setup.c != nil
-            t.needDeltaSums = grads.logw != nil
-                || (normalized && (grads.scale != nil || t.needShape || t.needChol || grads.tau != nil))
-            t.needTau = grads.tau != nil
-            let layout = try AccumulatorLayout(setup, t)
-            guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
+        try withArena { arena in try gradientsPass(problem, gL: gL, gR: gR, out, grads, uses, arena) }
+    }
 
-            // Per-parameter outputs: the reduced sums plus the normaliser terms −(Σ_n δ_nk)·∂c_k/∂θ.
-            let k = problem.k, d = problem.d
-            let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
-            if let g = grads.x, !uses.x { zero(g) }
-            if let g = grads.mu {
-                if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
-            }
-            if let g = grads.scale {
-                if uses.scale {
-                    for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
-                    if normalized, let sums = deltaSums {
-                        // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
-                        for kk in 0 ..< k {
-                            for i in 0 ..< d {
-                                let at = kk * setup.scaleK + i * setup.scaleI
-                                g[at] -= sums[kk] / setup.scale[at]
-                            }
-                        }
-                    }
-                } else { zero(g) }
-            }
-            func writeShape(_ buffer: UnsafeMutableBufferPointer<T>?, _ used: Bool) {
-                guard let g = buffer else { return }
-                if used && t.needShape {
-                    var value = acc[layout.shape]
-                    if normalized, let sums = deltaSums, let dShape = setup.dcdShape {
-                        for kk in 0 ..< k { value -= sums[kk] * dShape[kk] }
-                    }
-                    g[0] = value
-                } else { zero(g) }
-            }
-            writeShape(grads.nu, uses.nu)
-            writeShape(grads.delta, uses.delta)
-            if let g = grads.chol {
-                if t.needChol, let chol = setup.chol {
+    /// The pass of `gradients` and its per-parameter outputs, after validation.
+    private static func gradientsPass<T: IEFloat>(_ problem: Problem<T>, gL: UnsafeBufferPointer<T>?,
+                                                  gR: UnsafeBufferPointer<T>?, _ out: ForwardOutputs<T>,
+                                                  _ grads: GradientOutputs<T>, _ uses: ParameterUse,
+                                                  _ arena: Arena) throws {
+        let setup = try Setup(problem, arena: arena)
+        var t = PassTargets<T>()
+        t.energies = out.energies?.baseAddress
+        t.logZ = out.logZ?.baseAddress
+        t.resp = out.resp?.baseAddress
+        t.backward = true
+        t.gL = gL?.baseAddress
+        t.gR = gR?.baseAddress
+        t.gradX = uses.x ? grads.x?.baseAddress : nil
+        t.gradLogprior = grads.logprior?.baseAddress
+        t.gradEnergies = grads.energies?.baseAddress
+        // The separable kernels always accumulate mu and scale sums (their loop has no branches).
+        t.needMu = uses.mu && (grads.mu != nil || problem.kernel.isSeparable)
+        t.needScale = uses.scale
+        t.needShape = (uses.nu && grads.nu != nil) || (uses.delta && grads.delta != nil)
+        t.needChol = uses.chol && grads.chol != nil
+        let normalized = setup.c != nil
+        t.needDeltaSums = grads.logw != nil
+            || (normalized && (grads.scale != nil || t.needShape || t.needChol || grads.tau != nil))
+        t.needTau = grads.tau != nil
+        let layout = try AccumulatorLayout(setup, t)
+        guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
+
+        // Per-parameter outputs: the reduced sums plus the normaliser terms −(Σ_n δ_nk)·∂c_k/∂θ.
+        let k = problem.k, d = problem.d
+        let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
+        if let g = grads.x, !uses.x { zero(g) }
+        if let g = grads.mu {
+            if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
+        }
+        if let g = grads.scale {
+            if uses.scale {
+                for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
+                if normalized, let sums = deltaSums {
+                    // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
                     for kk in 0 ..< k {
                         for i in 0 ..< d {
-                            for j in 0 ..< d {
-                                let at = (kk * d + i) * d + j
-                                g[at] = j <= i ? acc[layout.chol + at] : 0
-                            }
-                            if normalized, let sums = deltaSums {
-                                // ∂c_k/∂L_k,ii = −1/L_k,ii.
-                                let at = (kk * d + i) * d + i
-                                g[at] += sums[kk] / chol[at]
-                            }
+                            let at = kk * setup.scaleK + i * setup.scaleI
+                            g[at] -= sums[kk] / setup.scale[at]
                         }
                     }
-                } else { zero(g) }
-            }
-            if let g = grads.logw, let sums = deltaSums {
-                for j in 0 ..< k { g[j] = sums[j] }
-            }
-            if let g = grads.tau {
-                // Σ δ·(d/τ²) − Σ_k (Σ_n δ_nk)·∂c_k/∂τ.
-                var value = acc[layout.tau] / setup.tau
-                if normalized, let sums = deltaSums, let dTau = setup.dcdTau {
-                    for kk in 0 ..< k { value -= sums[kk] * dTau[kk] }
+                }
+            } else { zero(g) }
+        }
+        func writeShape(_ buffer: UnsafeMutableBufferPointer<T>?, _ used: Bool) {
+            guard let g = buffer else { return }
+            if used && t.needShape {
+                var value = acc[layout.shape]
+                if normalized, let sums = deltaSums, let dShape = setup.dcdShape {
+                    for kk in 0 ..< k { value -= sums[kk] * dShape[kk] }
                 }
                 g[0] = value
+            } else { zero(g) }
+        }
+        writeShape(grads.nu, uses.nu)
+        writeShape(grads.delta, uses.delta)
+        if let g = grads.chol {
+            if t.needChol, let chol = setup.chol {
+                for kk in 0 ..< k {
+                    for i in 0 ..< d {
+                        for j in 0 ..< d {
+                            let at = (kk * d + i) * d + j
+                            g[at] = j <= i ? acc[layout.chol + at] : 0
+                        }
+                        if normalized, let sums = deltaSums {
+                            // ∂c_k/∂L_k,ii = −1/L_k,ii.
+                            let at = (kk * d + i) * d + i
+                            g[at] += sums[kk] / chol[at]
+                        }
+                    }
+                }
+            } else { zero(g) }
+        }
+        if let g = grads.logw, let sums = deltaSums {
+            for j in 0 ..< k { g[j] = sums[j] }
+        }
+        if let g = grads.tau {
+            // Σ δ·(d/τ²) − Σ_k (Σ_n δ_nk)·∂c_k/∂τ.
+            var value = acc[layout.tau] / setup.tau
+            if normalized, let sums = deltaSums, let dTau = setup.dcdTau {
+                for kk in 0 ..< k { value -= sums[kk] * dTau[kk] }
             }
-            // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
-            for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
-                if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
-            }
+            g[0] = value
+        }
+        // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
+        for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
+            if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
         }
     }
 
