@@ -134,6 +134,24 @@ final class SmallProblemTests: XCTestCase {
         close(g["tau"]!, [gtau], "tau gradient")
     }
 
+    /// A component masked by logw = −∞ whose −d/τ overflows to +∞ (a learned energy of
+    /// −3.4e38 at τ = 0.25 in float32) stays masked: the row's only other component takes it all.
+    func testMaskedComponentWithOverflowingNegativeEnergy() throws {
+        var data = ProblemData(kernel: .learned, n: 1, k: 2, d: 0)
+        data.energies = [-6, -Double(Float.greatestFiniteMagnitude)]
+        data.logw = [-Double(Float.greatestFiniteMagnitude), -.infinity]
+        data.logprior = [1e10, -1e10]
+        data.tau = 0.25
+        // a_0 = 24 − 3.4028235e38 + 1e10 rounds to −3.4028235e38 in float32; a_1 = −∞.
+        let f = try forward(data, Float.self)
+        XCTAssertEqual(f.logZ, [-Double(Float.greatestFiniteMagnitude)])
+        XCTAssertEqual(f.resp, [1, 0])
+        let g = try analyticGradients(data, gL: nil, gR: nil, Float.self)
+        XCTAssertEqual(g["logw"]!, [1, 0])
+        XCTAssertEqual(g["logprior"]!, [1, 0])
+        XCTAssertEqual(g["energies"]!, [-4, 0])  // −δ/τ
+    }
+
     // MARK: - The overlap check's filter
 
     private func gradientsCall(_ pool: Pool, _ adjust: (inout Problem<Double>, inout ForwardOutputs<Double>, inout GradientOutputs<Double>) -> Void) throws {
