@@ -35,13 +35,19 @@ func describeNonFinite<T: IEFloat>(_ v: T) -> String {
 }
 
 /// Every value is finite (or −∞ where `allowMinusInfinity`); `columns` > 0 names entries as [row, col].
-func checkFinite<T: IEFloat>(_ buffer: UnsafeBufferPointer<T>?, _ name: String, columns: Int,
+@inline(__always)
+func checkFinite<T: IEFloat>(_ buffer: UnsafeBufferPointer<T>?, _ name: @autoclosure () -> String, columns: Int,
                              allowMinusInfinity: Bool = false) throws {
     guard let buffer else { return }
-    for (index, v) in buffer.enumerated() where !v.isFinite {
-        if allowMinusInfinity && v == -T.infinity { continue }
-        throw ImplicitEMError(.nonFiniteInput, "\(name)\(position(index, columns: columns)) is \(describeNonFinite(v))")
+    for index in buffer.indices where !buffer[index].isFinite {
+        if allowMinusInfinity && buffer[index] == -T.infinity { continue }
+        throw nonFiniteError(name(), index, columns, buffer[index])
     }
+}
+
+@inline(never)
+func nonFiniteError<T: IEFloat>(_ name: String, _ index: Int, _ columns: Int, _ v: T) -> ImplicitEMError {
+    ImplicitEMError(.nonFiniteInput, "\(name)\(position(index, columns: columns)) is \(describeNonFinite(v))")
 }
 
 /// "[i]" or "[row, col]".
@@ -50,11 +56,15 @@ func position(_ index: Int, columns: Int) -> String {
 }
 
 /// A scalar parameter is positive and finite.
-func checkPositive<T: IEFloat>(_ v: T, _ name: String) throws {
-    if v.isNaN || v.isInfinite {
-        throw ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be finite and > 0")
-    }
-    if v <= 0 { throw ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be > 0") }
+@inline(__always)
+func checkPositive<T: IEFloat>(_ v: T, _ name: @autoclosure () -> String) throws {
+    if !(v > 0 && v.isFinite) { throw positiveError(name(), v) }
+}
+
+@inline(never)
+func positiveError<T: IEFloat>(_ name: String, _ v: T) -> ImplicitEMError {
+    v.isFinite ? ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be > 0")
+        : ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be finite and > 0")
 }
 
 /// A byte range of a caller buffer, for the overlap check.
