@@ -14,13 +14,14 @@ public enum Engine {
         }
         if out.energies == nil && out.logZ == nil && out.resp == nil { return }
 
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena)
-        var targets = PassTargets<T>()
-        targets.energies = out.energies?.baseAddress
-        targets.logZ = out.logZ?.baseAddress
-        targets.resp = out.resp?.baseAddress
-        _ = try runPass(setup, targets, arena)
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena)
+            var targets = PassTargets<T>()
+            targets.energies = out.energies?.baseAddress
+            targets.logZ = out.logZ?.baseAddress
+            targets.resp = out.resp?.baseAddress
+            _ = try runPass(setup, targets, arena)
+        }
     }
 
     /// Fused forward + backward of objective = Σ_n gL_n·logZ_n + Σ_nk gR_nk·r_nk
@@ -46,7 +47,14 @@ public enum Engine {
             addGradientOutputs(&r, grads)
         }
 
-        let arena = Arena()
+        try withArena { arena in try gradientsPass(problem, gL: gL, gR: gR, out, grads, uses, arena) }
+    }
+
+    /// The pass of `gradients` and its per-parameter outputs, after validation.
+    private static func gradientsPass<T: IEFloat>(_ problem: Problem<T>, gL: UnsafeBufferPointer<T>?,
+                                                  gR: UnsafeBufferPointer<T>?, _ out: ForwardOutputs<T>,
+                                                  _ grads: GradientOutputs<T>, _ uses: ParameterUse,
+                                                  _ arena: Arena) throws {
         let setup = try Setup(problem, arena: arena)
         var t = PassTargets<T>()
         t.energies = out.energies?.baseAddress
@@ -167,18 +175,19 @@ public enum Engine {
         }
         if sumR == nil && sumRX == nil && sumRXX == nil { return }
 
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena)
-        var t = PassTargets<T>()
-        t.weights = weights?.baseAddress
-        t.needSumR = sumR != nil
-        t.needSumRX = sumRX != nil
-        t.needSumRXX = sumRXX != nil
-        let layout = try AccumulatorLayout(setup, t)
-        guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
-        if let out = sumR { for j in 0 ..< out.count { out[j] = acc[layout.sumR + j] } }
-        if let out = sumRX { for j in 0 ..< out.count { out[j] = acc[layout.sumRX + j] } }
-        if let out = sumRXX { for j in 0 ..< out.count { out[j] = acc[layout.sumRXX + j] } }
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena)
+            var t = PassTargets<T>()
+            t.weights = weights?.baseAddress
+            t.needSumR = sumR != nil
+            t.needSumRX = sumRX != nil
+            t.needSumRXX = sumRXX != nil
+            let layout = try AccumulatorLayout(setup, t)
+            guard let acc = try runPass(setup, t, arena, layout: layout) else { return }
+            if let out = sumR { for j in 0 ..< out.count { out[j] = acc[layout.sumR + j] } }
+            if let out = sumRX { for j in 0 ..< out.count { out[j] = acc[layout.sumRX + j] } }
+            if let out = sumRXX { for j in 0 ..< out.count { out[j] = acc[layout.sumRXX + j] } }
+        }
     }
 
     /// The K log-normalisers c_k of KERNELS.md, whatever `problem.normalized` says.
@@ -194,10 +203,11 @@ public enum Engine {
         if problem.kernel == .learned {
             throw ImplicitEMError(.unsupported, "the learned kernel has no log-normaliser (its energies have no known integral)")
         }
-        let arena = Arena()
-        let setup = try Setup(problem, arena: arena, normalizers: true)
-        guard let values = setup.c else { return }
-        for j in 0 ..< problem.k { c[j] = values[j] }
+        try withArena { arena in
+            let setup = try Setup(problem, arena: arena, normalizers: true)
+            guard let values = setup.c else { return }
+            for j in 0 ..< problem.k { c[j] = values[j] }
+        }
     }
 
     /// act(z) = tanh((d(z; −m) − d(z; +m))/(2τ)) and act′(z) of the two-component signed
@@ -214,7 +224,7 @@ public enum Engine {
 struct ParameterUse {
     let x: Bool, mu: Bool, scale: Bool, nu: Bool, delta: Bool, chol: Bool
 
-    init<T>(_ p: Problem<T>) {
+    init<T>(_ p: __shared Problem<T>) {
         x = p.kernel != .learned
         mu = p.kernel != .learned
         scale = p.kernel.isSeparable

@@ -184,6 +184,9 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if let logw = s.logw { for j in 0 ..< k { r[j] += logw[j] } }
         if let lp = s.logprior.map({ $0 + n * k }) { for j in 0 ..< k { r[j] += lp[j] } }
         if let c = s.c { for j in 0 ..< k { r[j] -= c[j] } }
+        // +∞ − ∞: a masked component (−∞ weight or prior) whose −d/τ overflowed (learned energies
+        // may be negative). Masked stays masked.
+        for j in 0 ..< k where r[j].isNaN { r[j] = -T.infinity }
         var top = -T.infinity
         var argmax = 0
         for j in 0 ..< k where r[j] > top {

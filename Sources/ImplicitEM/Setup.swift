@@ -4,31 +4,63 @@ import Glibc
 import Darwin
 #endif
 
-/// Owns the internal buffers of one call; everything is freed when the call returns.
-/// Allocation failure is an error (outOfMemory), never a trap. Blocks are chained through a
-/// small header, so the arena itself needs no growing array.
-final class Arena {
-    private var head: UnsafeMutableRawPointer? = nil
-    /// Header bytes before each block: the link, padded to keep calloc's 16-byte alignment.
+/// Hands out the internal buffers of one call (see `withArena`). Small requests are carved
+/// from a block on the caller's stack, so a small problem's call makes no heap allocation;
+/// larger ones are calloc'd and chained through a small header. Allocation failure is an
+/// error (outOfMemory), never a trap. Buffers live until `withArena` returns.
+struct Arena {
+    /// Bytes on the stack: within the limit the standard library always places on the stack.
+    static let inlineBytes = 1024
+    /// Alignment of every buffer, calloc's.
+    static let alignment = 16
+    /// Header bytes before each heap block: the link, padded to keep the alignment.
     private static let header = 16
+
+    fileprivate struct State {
+        var head: UnsafeMutableRawPointer?
+        var next: UnsafeMutableRawPointer
+        var end: UnsafeMutableRawPointer
+    }
+    fileprivate let state: UnsafeMutablePointer<State>
 
     /// `count` zeroed values of T.
     func zeros<T: IEFloat>(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeMutablePointer<T> {
         let payload = try checkedProduct(max(count, 1), MemoryLayout<T>.stride, "the size of \(what())")
+        let available = state.pointee.end - state.pointee.next
+        if payload <= available {
+            let raw = state.pointee.next
+            let used = (payload + Arena.alignment - 1) & ~(Arena.alignment - 1)
+            state.pointee.next = used <= available ? raw + used : state.pointee.end
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: payload)
+            return raw.bindMemory(to: T.self, capacity: max(count, 1))
+        }
         let (bytes, overflow) = payload.addingReportingOverflow(Arena.header)
         guard !overflow, let raw = calloc(1, bytes) else {
             throw ImplicitEMError(.outOfMemory, "cannot allocate \(payload) bytes for \(what())")
         }
-        raw.storeBytes(of: head, as: UnsafeMutableRawPointer?.self)
-        head = raw
+        raw.storeBytes(of: state.pointee.head, as: UnsafeMutableRawPointer?.self)
+        state.pointee.head = raw
         return (raw + Arena.header).bindMemory(to: T.self, capacity: max(count, 1))
     }
+}
 
-    deinit {
-        var block = head
-        while let b = block {
-            block = b.load(as: UnsafeMutableRawPointer?.self)
-            free(b)
+/// Runs `body` with an arena whose buffers are all released when it returns.
+@inline(__always)
+func withArena<R>(_ body: (Arena) throws -> R) throws -> R {
+    try withUnsafeTemporaryAllocation(byteCount: Arena.inlineBytes, alignment: Arena.alignment) { block in
+        guard let base = block.baseAddress else {
+            throw ImplicitEMError(.outOfMemory, "cannot allocate the call's working memory")
+        }
+        var state = Arena.State(head: nil, next: base, end: base + block.count)
+        return try withUnsafeMutablePointer(to: &state) { state in
+            defer {
+                var heapBlock = state.pointee.head
+                while let b = heapBlock {
+                    heapBlock = b.load(as: UnsafeMutableRawPointer?.self)
+                    free(b)
+                }
+            }
+            return try body(Arena(state: state))
         }
     }
 }
@@ -78,7 +110,7 @@ struct Setup<T: IEFloat> {
 
     /// Builds the setup of a validated problem. `normalizers` forces the log-normalisers to be
     /// built whatever `problem.normalized` says (for `Engine.logNormalizer`).
-    init(_ p: Problem<T>, arena: Arena, normalizers forced: Bool = false) throws {
+    init(_ p: __shared Problem<T>, arena: Arena, normalizers forced: Bool = false) throws {
         kernel = p.kernel
         n = p.n; k = p.k; d = p.kernel == .learned && !p.usesDimension ? 0 : p.d
         x = p.x?.baseAddress

@@ -117,6 +117,7 @@ public struct Problem<T: IEFloat> {
     public var tau: T
     public var normalized: Bool
 
+    @inlinable
     public init(kernel: Kernel, n: Int, k: Int, d: Int,
                 x: UnsafeBufferPointer<T>? = nil, mu: UnsafeBufferPointer<T>? = nil,
                 scaleShape: ScaleShape = .shared, scale: UnsafeBufferPointer<T>? = nil,
@@ -153,6 +154,7 @@ public struct ForwardOutputs<T> {
     /// N×K responsibilities.
     public var resp: UnsafeMutableBufferPointer<T>?
 
+    @inlinable
     public init(energies: UnsafeMutableBufferPointer<T>? = nil,
                 logZ: UnsafeMutableBufferPointer<T>? = nil,
                 resp: UnsafeMutableBufferPointer<T>? = nil) {
@@ -176,6 +178,7 @@ public struct GradientOutputs<T> {
     public var tau: UnsafeMutableBufferPointer<T>?
     public var energies: UnsafeMutableBufferPointer<T>?
 
+    @inlinable
     public init(x: UnsafeMutableBufferPointer<T>? = nil, mu: UnsafeMutableBufferPointer<T>? = nil,
                 scale: UnsafeMutableBufferPointer<T>? = nil, nu: UnsafeMutableBufferPointer<T>? = nil,
                 delta: UnsafeMutableBufferPointer<T>? = nil, chol: UnsafeMutableBufferPointer<T>? = nil,

@@ -2,6 +2,7 @@
 // each failure names the argument (and the row, column and value where they apply).
 
 /// `a * b`, or a badSize error naming the product when it overflows.
+@inline(__always)
 func checkedProduct(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws -> Int {
     let (p, overflow) = a.multipliedReportingOverflow(by: b)
     if overflow { throw ImplicitEMError(.badSize, "\(what()) overflows (\(a) * \(b))") }
@@ -9,11 +10,17 @@ func checkedProduct(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throw
 }
 
 /// The buffer has exactly `expected` values.
-func checkCount<B: Collection>(_ buffer: B?, _ name: String, _ expected: Int, _ formula: String) throws {
+@inline(__always)
+func checkCount<B: Collection>(_ buffer: B?, _ name: @autoclosure () -> String, _ expected: Int,
+                               _ formula: @autoclosure () -> String) throws {
     guard let buffer else { return }
-    if buffer.count != expected {
-        throw ImplicitEMError(.badSize, "\(name) has \(buffer.count) values, expected \(formula) = \(expected)")
-    }
+    let count = buffer.count
+    if count != expected { throw countError(name(), count, expected, formula()) }
+}
+
+@inline(never)
+func countError(_ name: String, _ count: Int, _ expected: Int, _ formula: String) -> ImplicitEMError {
+    ImplicitEMError(.badSize, "\(name) has \(count) values, expected \(formula) = \(expected)")
 }
 
 /// A value for a message: integral values without a trailing ".0" ("-1", not "-1.0").
@@ -28,13 +35,19 @@ func describeNonFinite<T: IEFloat>(_ v: T) -> String {
 }
 
 /// Every value is finite (or −∞ where `allowMinusInfinity`); `columns` > 0 names entries as [row, col].
-func checkFinite<T: IEFloat>(_ buffer: UnsafeBufferPointer<T>?, _ name: String, columns: Int,
+@inline(__always)
+func checkFinite<T: IEFloat>(_ buffer: UnsafeBufferPointer<T>?, _ name: @autoclosure () -> String, columns: Int,
                              allowMinusInfinity: Bool = false) throws {
     guard let buffer else { return }
-    for (index, v) in buffer.enumerated() where !v.isFinite {
-        if allowMinusInfinity && v == -T.infinity { continue }
-        throw ImplicitEMError(.nonFiniteInput, "\(name)\(position(index, columns: columns)) is \(describeNonFinite(v))")
+    for index in buffer.indices where !buffer[index].isFinite {
+        if allowMinusInfinity && buffer[index] == -T.infinity { continue }
+        throw nonFiniteError(name(), index, columns, buffer[index])
     }
+}
+
+@inline(never)
+func nonFiniteError<T: IEFloat>(_ name: String, _ index: Int, _ columns: Int, _ v: T) -> ImplicitEMError {
+    ImplicitEMError(.nonFiniteInput, "\(name)\(position(index, columns: columns)) is \(describeNonFinite(v))")
 }
 
 /// "[i]" or "[row, col]".
@@ -43,18 +56,24 @@ func position(_ index: Int, columns: Int) -> String {
 }
 
 /// A scalar parameter is positive and finite.
-func checkPositive<T: IEFloat>(_ v: T, _ name: String) throws {
-    if v.isNaN || v.isInfinite {
-        throw ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be finite and > 0")
-    }
-    if v <= 0 { throw ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be > 0") }
+@inline(__always)
+func checkPositive<T: IEFloat>(_ v: T, _ name: @autoclosure () -> String) throws {
+    if !(v > 0 && v.isFinite) { throw positiveError(name(), v) }
+}
+
+@inline(never)
+func positiveError<T: IEFloat>(_ name: String, _ v: T) -> ImplicitEMError {
+    v.isFinite ? ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be > 0")
+        : ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be finite and > 0")
 }
 
 /// A byte range of a caller buffer, for the overlap check.
 struct Region {
-    let name: StaticString
+    // In this order the flag packs into the name's padding: 40 bytes a region, so that the
+    // call's regions fit the stack allocation below.
     let start: UInt
     let end: UInt
+    let name: StaticString
     let isOutput: Bool
 
     func overlaps(_ other: Region) -> Bool { start < other.end && other.start < end }
@@ -62,9 +81,9 @@ struct Region {
 
 /// The buffers of one call, collected on the stack (no allocation on the hot path).
 struct Regions {
-    private let base: UnsafeMutablePointer<Region>
+    fileprivate let base: UnsafeMutablePointer<Region>
     private let capacity: Int
-    private var count = 0
+    fileprivate var count = 0
 
     fileprivate init(base: UnsafeMutablePointer<Region>, capacity: Int) {
         self.base = base
@@ -75,8 +94,8 @@ struct Regions {
     private mutating func add<T>(_ name: StaticString, _ start: UnsafePointer<T>?, _ n: Int, output: Bool) {
         guard let start, n > 0, count < capacity else { return }
         let from = UInt(bitPattern: start)
-        (base + count).initialize(to: Region(name: name, start: from,
-                                             end: from &+ UInt(n) &* UInt(MemoryLayout<T>.stride), isOutput: output))
+        (base + count).initialize(to: Region(start: from, end: from &+ UInt(n) &* UInt(MemoryLayout<T>.stride),
+                                             name: name, isOutput: output))
         count += 1
     }
 
@@ -92,6 +111,8 @@ struct Regions {
 
     /// No output overlaps an input or another output.
     func check() throws {
+        // The pairwise search below names the culprits; it only runs when something overlaps.
+        guard anyOverlap() else { return }
         for i in 0 ..< count where base[i].isOutput {
             let out = base[i]
             for j in 0 ..< count where j != i && base[j].overlaps(out) {
@@ -103,10 +124,37 @@ struct Regions {
     }
 }
 
+extension Regions {
+    /// Whether any two regions overlap at all (inputs may share memory, so this is only the
+    /// filter): sorted by start, a region overlaps an earlier one exactly when it starts
+    /// before the furthest end so far.
+    fileprivate func anyOverlap() -> Bool {
+        if count < 2 { return false }
+        return withUnsafeTemporaryAllocation(of: (start: UInt, end: UInt).self, capacity: count) { sorted in
+            for i in 0 ..< count {
+                let entry = (start: base[i].start, end: base[i].end)
+                var j = i
+                while j > 0 && sorted[j - 1].start > entry.start {
+                    sorted[j] = sorted[j - 1]
+                    j -= 1
+                }
+                sorted[j] = entry
+            }
+            var furthest = sorted[0].end
+            for i in 1 ..< count {
+                if sorted[i].start < furthest { return true }
+                furthest = max(furthest, sorted[i].end)
+            }
+            return false
+        }
+    }
+}
+
 /// Collects the call's buffers with `body`, then checks that no output overlaps anything else.
 @inline(__always)
 func checkNoOverlap(_ body: (inout Regions) -> Void) throws {
-    try withUnsafeTemporaryAllocation(of: Region.self, capacity: 32) { buffer in
+    // Room for the most buffers a call has (22, gradients); within the stack allocation limit.
+    try withUnsafeTemporaryAllocation(of: Region.self, capacity: 24) { buffer in
         guard let base = buffer.baseAddress else { return }
         var regions = Regions(base: base, capacity: buffer.count)
         body(&regions)

@@ -6,22 +6,30 @@ import ImplicitEM
 // to check (Engine validates everything before it writes).
 
 /// `a * b` as an element count whose byte size also fits in an Int.
-func elementCount<T>(_ a: Int, _ b: Int, _ name: String, of _: T.Type) throws -> Int {
+@inline(__always)
+func elementCount<T>(_ a: Int, _ b: Int, _ name: @autoclosure () -> String, of _: T.Type) throws -> Int {
     let (count, overflow) = a.multipliedReportingOverflow(by: b)
     let (_, byteOverflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
-    if overflow || byteOverflow {
-        throw ImplicitEMError(.badSize, "\(name) = \(a) * \(b) elements overflows")
-    }
+    if overflow || byteOverflow { throw elementCountError(name(), a, b) }
     return count
 }
 
+@inline(never)
+private func elementCountError(_ name: String, _ a: Int, _ b: Int) -> ImplicitEMError {
+    ImplicitEMError(.badSize, "\(name) = \(a) * \(b) elements overflows")
+}
+
 /// A size argument: at least 1, and a count of elements whose bytes fit in an Int.
-func positiveSize<T>(_ value: Int64, _ name: String, of type: T.Type) throws -> Int {
-    guard value >= 1 else { throw ImplicitEMError(.badSize, "\(name) = \(value) must be >= 1") }
-    guard Int(value) <= Int.max / MemoryLayout<T>.stride else {
-        throw ImplicitEMError(.badSize, "\(name) = \(value) is too large (its byte size overflows)")
-    }
+@inline(__always)
+func positiveSize<T>(_ value: Int64, _ name: @autoclosure () -> String, of type: T.Type) throws -> Int {
+    if value < 1 || Int(value) > Int.max / MemoryLayout<T>.stride { throw sizeError(name(), value) }
     return Int(value)
+}
+
+@inline(never)
+private func sizeError(_ name: String, _ value: Int64) -> ImplicitEMError {
+    value < 1 ? ImplicitEMError(.badSize, "\(name) = \(value) must be >= 1")
+        : ImplicitEMError(.badSize, "\(name) = \(value) is too large (its byte size overflows)")
 }
 
 /// One checked ie_problem_f32/f64 and the core's Problem built over it.

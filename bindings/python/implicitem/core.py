@@ -603,6 +603,64 @@ def forward(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "
     return _frozen(ForwardResult, {"energies": out_e, "logZ": out_l, "resp": out_r})
 
 
+# The common small call, with arrays already as the library reads them: a separable kernel
+# without shape parameters, a scalar scale, optional logw, every output. Everything it returns
+# is what the general path returns for the same arguments (the library checks the values);
+# any other call goes the general way.
+_ndarray = np.ndarray
+_PLAIN_KERNELS = {kernel: kernel for kernel in (Kernel.GAUSSIAN, Kernel.LAPLACE, Kernel.LOGISTIC,
+                                                Kernel.EXPONENTIAL)}
+_PLAIN_KERNELS.update({kernel.name.lower(): kernel for kernel in _PLAIN_KERNELS})
+_RAW_GRADIENTS = {dtype: (_RAW["ie_gradients", dtype],) + _PROBLEM[dtype][1:] + _GRADS[dtype][1:]
+                  for dtype in (_F32, _F64)}
+
+
+def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: float,
+                     logw: ArrayLike, tau: float, normalized: bool) -> Optional[GradientResult]:
+    """gradients() for the common small call, or None when the call is not that one."""
+    dtype = x.dtype
+    kern = _PLAIN_KERNELS.get(kernel) if type(kernel) is str or type(kernel) is Kernel else None
+    if (kern is None or mu.dtype is not dtype or (dtype is not _F64 and dtype is not _F32)
+            or x.ndim != 2 or mu.ndim != 2 or (normalized is not False and normalized is not True)):
+        return None
+    n, d = x.shape
+    k = mu.shape[0]
+    if mu.shape[1] != d or not (x.flags.c_contiguous and mu.flags.c_contiguous):
+        return None
+    if logw is not None and (type(logw) is not _ndarray or logw.dtype is not dtype
+                             or logw.shape != (k,) or not logw.flags.c_contiguous):
+        return None
+    function, problem_packer, problem_size, grads_packer, grads_size = _RAW_GRADIENTS[dtype]
+    empty = np.empty
+    energies, log_z, resp = empty((n, k), dtype), empty(n, dtype), empty((n, k), dtype)
+    grad_x, grad_mu, grad_logw = empty((n, d), dtype), empty((k, d), dtype), empty(k, dtype)
+    grad_energies = empty((n, k), dtype)
+    # Slots 0 scale gradient, 3 tau gradient, 4 the scale itself (an input the outputs miss).
+    scalars = empty(5, dtype)
+    scalars[4] = scale
+    # _address written out: a function call per array is a noticeable part of a tiny call.
+    at, offset = _read_pointer, _DATA_OFFSET
+    base, step = at(id(scalars) + offset).value, dtype.itemsize
+    real = _as_float32 if dtype is _F32 else float
+    problem = problem_packer.pack(problem_size, kern, _SHARED, n, k, d, at(id(x) + offset).value,
+                                  at(id(mu) + offset).value, base + 4 * step, 0,
+                                  0 if logw is None else at(id(logw) + offset).value, 0, 0, 0, 0,
+                                  0.0, 0.0, real(tau), 1 if normalized else 0)
+    grads = grads_packer.pack(grads_size, at(id(grad_x) + offset).value,
+                              at(id(grad_mu) + offset).value, base, 0, 0, 0,
+                              at(id(grad_logw) + offset).value, 0, base + 3 * step,
+                              at(id(grad_energies) + offset).value)
+    status = function(problem, 0, 0, at(id(energies) + offset).value,
+                      at(id(log_z) + offset).value, at(id(resp) + offset).value, grads)
+    if status:
+        check_status(status, _lib)
+    values = scalars.tolist()
+    return _frozen(GradientResult, {
+        "energies": energies, "logZ": log_z, "resp": resp, "x": grad_x, "mu": grad_mu,
+        "scale": values[0], "nu": None, "delta": None, "chol": None, "logw": grad_logw,
+        "logprior": None, "tau": values[3], "energies_grad": grad_energies})
+
+
 def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "gaussian",
               scale: ArrayLike = 1.0, nu: Optional[float] = None,
               delta: Optional[float] = None, chol: ArrayLike = None, logw: ArrayLike = None,
@@ -644,6 +702,13 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
         >>> bool(np.allclose(g.logw, g.resp.sum(axis=0)))
         True
     """
+    if (_DATA_OFFSET is not None and type(x) is _ndarray and type(mu) is _ndarray
+            and type(scale) is float
+            and type(tau) is float and outputs is None and gL is None and gR is None
+            and logprior is None and energies is None and energy_fn is None):
+        result = _plain_gradients(x, mu, kernel, scale, logw, tau, normalized)
+        if result is not None:
+            return result
     wanted = _requested(outputs, _GRADIENT_OUTPUTS, _EVERY_GRADIENT_OUTPUT)
     problem = _Problem(x, mu, kernel, scale, nu, delta, chol, logw, tau, normalized, energies,
                        logprior, energy_fn, n_components,

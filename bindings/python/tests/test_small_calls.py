@@ -1,0 +1,135 @@
+"""The common small call (arrays already as the library reads them, a plain separable kernel,
+a scalar scale) takes a shorter route through gradients(): it must return exactly what the
+general route returns, raise the same errors, and match the formulas."""
+
+import numpy as np
+import pytest
+
+import implicitem as ie
+from implicitem import ImplicitEMError, core
+
+FIELDS = ("energies", "logZ", "resp", "x", "mu", "scale", "nu", "delta", "chol", "logw",
+          "logprior", "tau", "energies_grad")
+PLAIN = ("gaussian", "laplace", "logistic", "exponential")
+
+
+def tiny(dtype, seed=0, n=1, d=4, k=3):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, d)).astype(dtype), rng.normal(size=(k, d)).astype(dtype),
+            rng.normal(size=k).astype(dtype))
+
+
+def general(x, mu, **kw):
+    """The same call through the general route: a NumPy scalar scale is not a Python float."""
+    kw["scale"] = np.float64(kw.get("scale", 1.0))
+    return ie.gradients(x, mu, **kw)
+
+
+def assert_identical(a, b):
+    for name in FIELDS:
+        u, v = getattr(a, name), getattr(b, name)
+        if u is None or v is None:
+            assert u is None and v is None, name
+        elif isinstance(u, float) or isinstance(v, float):
+            assert type(u) is float and type(v) is float, name
+            assert np.float64(u).tobytes() == np.float64(v).tobytes(), name
+        else:
+            assert u.dtype == v.dtype and u.shape == v.shape, name
+            assert u.tobytes() == v.tobytes(), name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", PLAIN)
+@pytest.mark.parametrize("with_logw", [True, False])
+@pytest.mark.parametrize("normalized", [False, True])
+def test_short_route_equals_general_route(dtype, kernel, with_logw, normalized):
+    x, mu, logw = tiny(dtype, seed=3, n=2)
+    kw = dict(kernel=kernel, scale=0.7, tau=1.3, normalized=normalized,
+              logw=logw if with_logw else None)
+    try:
+        expected = general(x, mu, **kw)
+    except ImplicitEMError as error:  # a kernel without a normaliser: the same error both ways
+        with pytest.raises(ImplicitEMError) as caught:
+            ie.gradients(x, mu, **kw)
+        assert str(caught.value) == str(error) and caught.value.status == error.status
+        return
+    assert_identical(ie.gradients(x, mu, **kw), expected)
+    # and the call did take the short route
+    assert core._plain_gradients(x, mu, kernel, 0.7, kw["logw"], 1.3, normalized) is not None
+
+
+def test_w5_call_against_the_formulas():
+    # KERNELS.md: d_k = sum_i u^2/2, u = x_i - mu_ki (scale 1); a_k = logw_k - d_k;
+    # logZ = log sum_k e^a_k; r = e^(a - logZ); objective logZ.
+    x = np.array([[0.3, -1.2, 0.7, 2.0]])
+    mu = np.array([0.0, -1.0, 0.5, 1.5, 1.0, 1.0, -0.5, 0.0, -2.0, 0.3, 0.9, 1.1]).reshape(3, 4)
+    logw = np.array([-1.0, -1.2, -1.1])
+    g = ie.gradients(x, mu, kernel="gaussian", logw=logw)
+    diff = x - mu                                   # (K, D)
+    d = 0.5 * (diff ** 2).sum(axis=1)
+    a = logw - d
+    log_z = np.log(np.exp(a).sum())
+    r = np.exp(a - log_z)
+    np.testing.assert_allclose(g.energies, d[None], rtol=1e-14)
+    np.testing.assert_allclose(g.logZ, [log_z], rtol=1e-14)
+    np.testing.assert_allclose(g.resp, r[None], rtol=1e-14)
+    np.testing.assert_allclose(g.x, -(r[:, None] * diff).sum(axis=0)[None], rtol=1e-13)
+    np.testing.assert_allclose(g.mu, r[:, None] * diff, rtol=1e-13)
+    np.testing.assert_allclose(g.logw, r, rtol=1e-14)
+    np.testing.assert_allclose(g.energies_grad, -r[None], rtol=1e-14)
+    assert g.scale == pytest.approx((r * (diff ** 2).sum(axis=1)).sum(), rel=1e-13)
+    assert g.tau == pytest.approx((r * d).sum(), rel=1e-13)
+    assert g.nu is None and g.delta is None and g.chol is None and g.logprior is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_errors_both_ways(dtype):
+    x, mu, logw = tiny(dtype)
+    bad_x = x.copy()
+    bad_x[0, 2] = np.nan
+    cases = [
+        (dict(x=bad_x, mu=mu), "x[0, 2] is NaN"),
+        (dict(x=x, mu=mu, scale=-1.0), "scale[0] = -1 must be > 0"),
+        (dict(x=x, mu=mu, tau=0.0), "tau = 0 must be > 0"),
+        (dict(x=x, mu=mu, logw=np.full(3, np.inf, dtype)), "logw[0] is inf"),
+    ]
+    for kw, fragment in cases:
+        with pytest.raises(ImplicitEMError) as short:
+            ie.gradients(kernel="gaussian", **kw)
+        with pytest.raises(ImplicitEMError) as long:
+            general(kernel="gaussian", **kw)
+        assert fragment in str(short.value)
+        assert str(short.value) == str(long.value)
+        assert short.value.status == long.value.status
+
+
+def test_calls_the_short_route_does_not_take():
+    x, mu, logw = tiny(np.float64)
+    reference = general(x, mu, kernel="gaussian", logw=logw)
+    # Fortran order, a float32 logw with float64 arrays, a list, a 1-D logw of the wrong size:
+    # each goes the general way with its own checks and results.
+    assert_identical(ie.gradients(np.asfortranarray(x), np.asfortranarray(mu), logw=logw),
+                     reference)
+    assert_identical(ie.gradients(x, mu, logw=list(logw)), reference)
+    with pytest.raises(ImplicitEMError, match="logw: dtype float32 does not match"):
+        ie.gradients(x, mu, logw=logw.astype(np.float32))
+    with pytest.raises(ImplicitEMError, match=r"logw: expected shape \(K,\) = \(3,\); got \(2,\)"):
+        ie.gradients(x, mu, logw=logw[:2])
+    with pytest.raises(ImplicitEMError, match=r"mu: expected shape \(K, D\) = \(\?, 4\)"):
+        ie.gradients(x, mu[:, :3])
+    # A kernel with a shape parameter still needs it.
+    with pytest.raises(ImplicitEMError, match="nu: required by the student_t kernel"):
+        ie.gradients(x, mu, kernel="student_t")
+
+
+def test_results_are_fresh_arrays():
+    x, mu, logw = tiny(np.float64)
+    first = ie.gradients(x, mu, logw=logw)
+    second = ie.gradients(x, mu, logw=logw)
+    for name in ("energies", "logZ", "resp", "x", "mu", "logw", "energies_grad"):
+        a, b = getattr(first, name), getattr(second, name)
+        assert a is not b and not np.shares_memory(a, b), name
+        assert a.flags.c_contiguous and a.flags.writeable, name
+    first.mu[...] = 0
+    assert np.any(second.mu != 0)
+    assert type(first.scale) is float and type(first.tau) is float
