@@ -176,30 +176,29 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
     /// δ with its per-row outputs, leaving −δ/τ in `coef`.
     @inline(__always) func middle(_ n: Int, _ energy: UnsafeMutablePointer<T>,
                                   _ coef: UnsafeMutablePointer<T>) -> RowOutcome {
-        if let out = t.energies { for j in 0 ..< k { out[n * k + j] = energy[j] } }
+        if let out = t.energies { (out + n &* k).update(from: energy, count: k) }
         if !needsLogits { return .forwardOnly }
 
         // a_nk = logw_k + logprior_nk − d_nk/τ − c_k, one plain loop per term (they vectorise).
-        for j in 0 ..< k { r[j] = -(energy[j] / tau) }
+        if tau == 1 {
+            for j in 0 ..< k { r[j] = -energy[j] }
+        } else {
+            for j in 0 ..< k { r[j] = -(energy[j] / tau) }
+        }
         if let logw = s.logw { for j in 0 ..< k { r[j] += logw[j] } }
         if let lp = s.logprior.map({ $0 + n * k }) { for j in 0 ..< k { r[j] += lp[j] } }
         if let c = s.c { for j in 0 ..< k { r[j] -= c[j] } }
         // +∞ − ∞: a masked component (−∞ weight or prior) whose −d/τ overflowed (learned energies
         // may be negative). Masked stays masked.
         for j in 0 ..< k where r[j].isNaN { r[j] = -T.infinity }
-        var top = -T.infinity
-        var argmax = 0
-        for j in 0 ..< k where r[j] > top {
-            top = r[j]
-            argmax = j
-        }
+        let (top, argmax) = rowMaximum(r, k)
         var logZ: T
         var regular = true
         if top.isFinite {
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
-            var rest: T = 0
             exponentialShifted(r, k, minus: top)
-            for j in 0 ..< k where j != argmax { rest += r[j] }
+            r[argmax] = 0
+            let rest = rowSum(r, k)
             r[argmax] = 1
             logZ = top + T.log1p(rest)
             let inverse = 1 / (1 + rest)
@@ -211,7 +210,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             regular = false
         }
         if let out = t.logZ { out[n] = logZ }
-        if let out = t.resp { for j in 0 ..< k { out[n * k + j] = r[j] } }
+        if let out = t.resp { (out + n &* k).update(from: r, count: k) }
 
         if t.needSumR || t.needSumRX || t.needSumRXX {
             let w = t.weights.map { $0[n] } ?? 1
@@ -252,9 +251,16 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 let product = r[j] * gLn
                 return product == 0 ? 0 : product
             }
-            for j in 0 ..< k {
-                let d = delta(j)
-                coef[j] = d == 0 ? 0 : -(d / tau)
+            if tau == 1 {
+                for j in 0 ..< k {
+                    let d = delta(j)
+                    coef[j] = d == 0 ? 0 : -d
+                }
+            } else {
+                for j in 0 ..< k {
+                    let d = delta(j)
+                    coef[j] = d == 0 ? 0 : -(d / tau)
+                }
             }
             if let deltaSums { for j in 0 ..< k { deltaSums[j] += delta(j) } }
             if needTau {
@@ -263,8 +269,8 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                     if d != 0 { tauSum += d * (energy[j] / tau) }
                 }
             }
-            if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = delta(j) } }
-            if let g = t.gradEnergies { for j in 0 ..< k { g[n * k + j] = coef[j] } }
+            if let g = t.gradLogprior { let row = g + n &* k; for j in 0 ..< k { row[j] = delta(j) } }
+            if let g = t.gradEnergies { (g + n &* k).update(from: coef, count: k) }
             return .regular
         }
         var dot: T = 0
