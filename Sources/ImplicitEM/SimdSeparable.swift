@@ -88,12 +88,17 @@ protocol VectorRho {
     func derivative(_ u: V) -> V
     func shapeDerivative(_ u: V) -> V
     func adding(_ sum: V, _ u: V) -> V
+    /// ρ′(u), and ∂ρ/∂shape(u) when asked (0 otherwise); a kernel may share work between them.
+    func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V)
 }
 
 extension VectorRho {
     @inline(__always) func shapeDerivative(_ u: V) -> V { V() }
     /// sum + ρ(u); a kernel may fuse the last product into the addition.
     @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum + value(u) }
+    @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
+        (derivative(u), wantShape ? shapeDerivative(u) : V())
+    }
 }
 
 struct GaussianVectorRho<V: FloatVector>: VectorRho {
@@ -123,27 +128,40 @@ struct HuberVectorRho<V: FloatVector>: VectorRho {
 }
 
 /// Far out (w = |u|/δ above 1/ulp) the lanes take the linear forms; the overflowing
-/// intermediate values of the other branch are discarded by the selection.
+/// intermediate values of the other branch are discarded by the selection. w = u·(1/δ), and
+/// the backward shares one √(1 + w²) and one division between ρ′ and ∂ρ/∂δ: the divider,
+/// not the adder, bounds this kernel.
 struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     let scalar: PseudoHuberRho<V.Scalar>
+    let inverseDelta: V.Scalar
+
+    init(scalar: PseudoHuberRho<V.Scalar>) {
+        self.scalar = scalar
+        inverseDelta = 1 / scalar.delta
+    }
+
     @inline(__always) func value(_ u: V) -> V {
         let a = u.absolute, delta = scalar.delta
-        let w = a / delta
+        let w = a * inverseDelta
         let q = (1 + w * w).root
         return (a * (a / (q + 1))).replacing(with: (a - delta) * delta, whereAbove: w, largeArgument(V.Scalar.self))
     }
     @inline(__always) func derivative(_ u: V) -> V {
-        let delta = scalar.delta
-        let w = u / delta
-        return (u / (1 + w * w).root).replacing(with: u.sign * delta, whereAbove: w.absolute, largeArgument(V.Scalar.self))
+        let w = u * inverseDelta
+        return (u / (1 + w * w).root).replacing(with: u.sign * scalar.delta, whereAbove: w.absolute,
+                                                largeArgument(V.Scalar.self))
     }
-    @inline(__always) func shapeDerivative(_ u: V) -> V {
-        let a = u.absolute, delta = scalar.delta
-        let w = a / delta
+    @inline(__always) func shapeDerivative(_ u: V) -> V { derivatives(u, wantShape: true).shape }
+    @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
+        if !wantShape { return (derivative(u), V()) }
+        let a = u.absolute, delta = scalar.delta, large = largeArgument(V.Scalar.self)
+        let w = a * inverseDelta
         let w2 = w * w
         let q = (1 + w2).root
-        let near = delta * (w2 / (q * (q + 1))) * (w2 / (q + 1))
-        return near.replacing(with: a - 2 * delta, whereAbove: w, largeArgument(V.Scalar.self))
+        let r = 1 / (q * (q + 1))  // 1/q = (q + 1)·r, 1/(q + 1) = q·r
+        let derivative = (u * ((q + 1) * r)).replacing(with: u.sign * delta, whereAbove: w, large)
+        let shape = (delta * (w2 * r) * (w2 * (q * r))).replacing(with: a - 2 * delta, whereAbove: w, large)
+        return (derivative, shape)
     }
 }
 
@@ -317,12 +335,13 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 let f = V(loading: inverseT + at), m = V(loading: muT + at)
                 let ua = (xai - m) * f, ub = (xbi - m) * f
                 let ca = V(loading: coefA + c &* lanes), cb = V(loading: coefB + c &* lanes)
-                let pa = ca * rho.derivative(ua), pb = cb * rho.derivative(ub)
+                let da = rho.derivatives(ua, wantShape: wantShape), db = rho.derivatives(ub, wantShape: wantShape)
+                let pa = ca * da.derivative, pb = cb * db.derivative
                 (V(loading: pullSums + at) + (pa + pb)).store(to: pullSums + at)
                 V(loading: pullUSums + at).addingProduct(pa, ua).addingProduct(pb, ub).store(to: pullUSums + at)
                 gxa = gxa.addingProduct(pa, f)
                 gxb = gxb.addingProduct(pb, f)
-                if wantShape { shapeAcc += ca * rho.shapeDerivative(ua) + cb * rho.shapeDerivative(ub) }
+                if wantShape { shapeAcc += ca * da.shape + cb * db.shape }
                 at &+= lanes
             }
             ga[i] += gxa.total
