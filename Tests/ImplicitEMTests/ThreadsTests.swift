@@ -40,11 +40,13 @@ final class ThreadsTests: XCTestCase {
     }
 
     func testBitwiseIdenticalForAnyThreadCount() throws {
-        // Just over 8 partitions each, so that 8 threads all have work.
-        let cases: [(Kernel, Int, Int)] = [(.gaussian, 12_300, 4 * 6 * 2), (.mahalanobis, 2_100, 4 * 6 * 6 * 2)]
-        for (kernel, n, cost) in cases {
+        // Just over 8 partitions each, so that 8 threads all have work (mahalanobis runs in
+        // blocks of 64 rows, at least 8 blocks per partition).
+        let cases: [(Kernel, Int, Int, Int)] = [(.gaussian, 12_300, 4 * 6 * 2, 1), (.mahalanobis, 4_700, 4 * 6 * 6 * 2, 64)]
+        for (kernel, n, cost, block) in cases {
             let p = ProblemData.random(kernel, shape: .perDimension, n: n, k: 4, d: 6, normalized: true, seed: 2)
-            XCTAssertGreaterThan(Partitions(rows: n, costPerRow: cost).count, 8, "the problem must use every thread")
+            XCTAssertGreaterThan(rowPartitions(rows: n, costPerRow: cost, blockRows: block).count, 8,
+                                 "the problem must use every thread")
             var reference: [[Double]] = [], reference32: [[Double]] = []
             for threads in [1, 2, 8] {
                 Threads.count = threads
