@@ -9,8 +9,8 @@ import Darwin
 /// larger ones are calloc'd and chained through a small header. Allocation failure is an
 /// error (outOfMemory), never a trap. Buffers live until `withArena` returns.
 struct Arena {
-    /// Bytes on the stack: within the limit the standard library always places on the stack.
-    static let inlineBytes = 1024
+    /// Bytes on the stack: enough for a small problem's buffers, the vector model's included.
+    static let inlineBytes = 4096
     /// Alignment of every buffer, calloc's.
     static let alignment = 16
     /// Header bytes before each heap block: the link, padded to keep the alignment.
