@@ -128,26 +128,31 @@ struct HuberVectorRho<V: FloatVector>: VectorRho {
 }
 
 /// Far out (w = |u|/δ above 1/ulp) the lanes take the linear forms; the overflowing
-/// intermediate values of the other branch are discarded by the selection. w = u·(1/δ), and
-/// the backward shares one √(1 + w²) and one division between ρ′ and ∂ρ/∂δ: the divider,
-/// not the adder, bounds this kernel.
+/// intermediate values of the other branch are discarded by the selection. w = u·(1/δ) (u/δ
+/// where 1/δ overflows, for a subnormal δ), and the backward shares one √(1 + w²) and one
+/// division between ρ′ and ∂ρ/∂δ: the divider, not the adder, bounds this kernel.
 struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     let scalar: PseudoHuberRho<V.Scalar>
     let inverseDelta: V.Scalar
+    let divides: Bool
 
     init(scalar: PseudoHuberRho<V.Scalar>) {
         self.scalar = scalar
         inverseDelta = 1 / scalar.delta
+        divides = !inverseDelta.isFinite
     }
+
+    /// w = u/δ.
+    @inline(__always) func scaled(_ u: V) -> V { divides ? u / scalar.delta : u * inverseDelta }
 
     @inline(__always) func value(_ u: V) -> V {
         let a = u.absolute, delta = scalar.delta
-        let w = a * inverseDelta
+        let w = scaled(a)
         let q = (1 + w * w).root
         return (a * (a / (q + 1))).replacing(with: (a - delta) * delta, whereAbove: w, largeArgument(V.Scalar.self))
     }
     @inline(__always) func derivative(_ u: V) -> V {
-        let w = u * inverseDelta
+        let w = scaled(u)
         return (u / (1 + w * w).root).replacing(with: u.sign * scalar.delta, whereAbove: w.absolute,
                                                 largeArgument(V.Scalar.self))
     }
@@ -155,7 +160,7 @@ struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         if !wantShape { return (derivative(u), V()) }
         let a = u.absolute, delta = scalar.delta, large = largeArgument(V.Scalar.self)
-        let w = a * inverseDelta
+        let w = scaled(a)
         let w2 = w * w
         let q = (1 + w2).root
         let r = 1 / (q * (q + 1))  // 1/q = (q + 1)·r, 1/(q + 1) = q·r

@@ -118,6 +118,24 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
+    /// A subnormal δ, whose reciprocal overflows in float32: w = u/δ is then divided, not
+    /// multiplied, so u = 0 gives ρ = 0 rather than 0·∞.
+    func testPseudoHuberWithSubnormalDelta() throws {
+        var p = ProblemData.random(.pseudoHuber, shape: .perDimension, n: 4, k: 3, d: 16, seed: 31)
+        p.delta = Double(Float.leastNonzeroMagnitude)
+        for i in 0 ..< p.d { p.mu![i] = p.x![i] }  // row 0 sits on centre 0
+        let p32 = p.roundedToFloat()
+        let e32 = try forward(p32, Float.self)
+        for n in 0 ..< p.n {
+            for k in 0 ..< p.k {
+                assertClose(e32.energies[n * p.k + k], EngineForwardTests.plainEnergy(p32, n, k), rel: 1e-5, floor: 1e-30,
+                            "pseudo_huber δ = \(p.delta) [\(n),\(k)]")
+            }
+        }
+        XCTAssertEqual(e32.energies[0], 0)
+        XCTAssertFalse(e32.logZ.contains { $0.isNaN })
+    }
+
     /// A row far enough out that its u could overflow takes the scalar backward between
     /// paired rows; the gradients equal the sums of the rows' gradients computed one by one.
     func testFarRowBetweenPairs() throws {
