@@ -21,6 +21,7 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
 /// student_t: ρ = log1p(w²), w = |u|/√ν; far out (w above 1/ulp) 2(log|u| − log√ν).
 struct StudentTVectorRho<V: FloatVector>: VectorRho {
     let scalar: StudentTRho<V.Scalar>
+    @inline(__always) var productScale: V.Scalar? { scalar.invSqrtNu }
     @inline(__always) func value(_ u: V) -> V {
         // One logarithm for both branches: log1p(w²) near, log|u| far.
         let a = u.absolute, large = largeArgument(V.Scalar.self)

@@ -90,6 +90,9 @@ protocol VectorRho {
     func adding(_ sum: V, _ u: V) -> V
     /// ρ′(u), and ∂ρ/∂shape(u) when asked (0 otherwise); a kernel may share work between them.
     func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V)
+    /// c where ρ(u) = log(1 + (c·u)²) (student_t), whose sum over dimensions is one logarithm
+    /// of a product; nil for the other kernels.
+    var productScale: V.Scalar? { get }
 }
 
 extension VectorRho {
@@ -99,6 +102,7 @@ extension VectorRho {
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         (derivative(u), wantShape ? shapeDerivative(u) : V())
     }
+    @inline(__always) var productScale: V.Scalar? { nil }
 }
 
 struct GaussianVectorRho<V: FloatVector>: VectorRho {
@@ -290,6 +294,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     private func energyPairs(_ a: Int, _ b: Int) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         for c in 0 ..< chunks {
+            if let scale = rho.productScale, productEnergies(xa, xb, chunk: c, scale) { continue }
             var accA = V(), accB = V()
             var at = c &* lanes
             for i in 0 ..< d {
@@ -301,6 +306,31 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             accA.store(to: energyPair + c &* lanes)
             accB.store(to: energyPair + padded + c &* lanes)
         }
+    }
+
+    /// d = Σ_i log(1 + w_i²), w = u·scale, as one log1p of q = Π_i (1 + w_i²) − 1, carried as
+    /// q ← (q + w²) + q·w² so that small w keep their digits. False (nothing stored) when some
+    /// w² is too large for the product to stay exact and finite: the caller then sums ρ.
+    @inline(__always)
+    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>, chunk c: Int, _ scale: T) -> Bool {
+        let lanes = V.scalarCount
+        let limit: T = T.self == Double.self ? 1e16 : 1e4
+        var qa = V(), qb = V(), far = V()
+        var at = c &* lanes
+        for i in 0 ..< d {
+            let m = V(loading: muT + at), f = V(loading: inverseT + at)
+            let wa = (V(repeating: xa[i]) - m) * f * scale, wb = (V(repeating: xb[i]) - m) * f * scale
+            let sa = wa * wa, sb = wb * wb
+            qa = (qa + sa).addingProduct(qa, sa)
+            qb = (qb + sb).addingProduct(qb, sb)
+            far = far.replacing(with: V(repeating: 1), whereAbove: sa, limit)
+                .replacing(with: V(repeating: 1), whereAbove: sb, limit)
+            at &+= padded
+        }
+        guard far.total == 0, (qa + qb).total.isFinite else { return false }
+        VectorMath.log1p(qa).store(to: energyPair + c &* lanes)
+        VectorMath.log1p(qb).store(to: energyPair + padded + c &* lanes)
+        return true
     }
 
     @inline(__always)

@@ -62,8 +62,8 @@ final class VectorKernelTests: XCTestCase {
     /// Lanes far out (|u|/δ above 1/ulp) next to ordinary ones: pseudo_huber's linear branch
     /// and huber's outer branch inside a vector, energies and gradients finite.
     func testFarOutLanes() throws {
-        for kernel in [Kernel.huber, .pseudoHuber, .gaussian, .laplace] {
-            var p = ProblemData.random(kernel, shape: .perDimension, n: 2, k: 2, d: 19, seed: 5)
+        for kernel in [Kernel.huber, .pseudoHuber, .gaussian, .laplace, .studentT] {
+            var p = ProblemData.random(kernel, shape: .perDimension, n: 4, k: 2, d: 19, seed: 5)
             p.x![3] = 1e20
             p.x![19 + 10] = -3e19
             let e = try forward(p, Double.self).energies
@@ -134,6 +134,29 @@ final class VectorKernelTests: XCTestCase {
         }
         XCTAssertEqual(e32.energies[0], 0)
         XCTAssertFalse(e32.logZ.contains { $0.isNaN })
+    }
+
+    /// student_t's energy as one log1p of Π(1 + w²) − 1: exact to the last digits for a row a
+    /// hair from its centre (d ≈ Σ w² ≈ 1e-18) and for ordinary rows, against the plain sum.
+    func testStudentTProductForm() throws {
+        var p = ProblemData.random(.studentT, shape: .perDimension, n: 6, k: 9, d: 16, seed: 41)
+        for i in 0 ..< p.d { p.x![i] = p.mu![i] + 1e-9 * Double(i + 1) }
+        // Σ_i log1p(u_i²/ν) in float64 (a plain log(1 + u²/ν) rounds such tiny terms away).
+        func truth(_ q: ProblemData, _ n: Int, _ k: Int) -> Double {
+            (0 ..< q.d).reduce(0.0) { sum, i in
+                let u = (q.x![n * q.d + i] - q.mu![k * q.d + i]) / q.scale![k * q.d + i]
+                return sum + Double.log1p(u * u / q.nu)
+            }
+        }
+        let e = try forward(p, Double.self).energies
+        let p32 = p.roundedToFloat()
+        let e32 = try forward(p32, Float.self).energies
+        for n in 0 ..< p.n {
+            for k in 0 ..< p.k {
+                assertClose(e[n * p.k + k], truth(p, n, k), rel: 1e-13, "student_t [\(n),\(k)]")
+                assertClose(e32[n * p.k + k], truth(p32, n, k), rel: 1e-5, "student_t float32 [\(n),\(k)]")
+            }
+        }
     }
 
     /// A row far enough out that its u could overflow takes the scalar backward between
