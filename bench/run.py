@@ -79,6 +79,15 @@ def library_call(ie, w: Workload, a: dict, **options):
         kw["chol"] = a["chol"]
     if w.kernel == "learned":
         kw["energies"] = a["energies"]
+    # Only what the peers compute: the binding would otherwise also fill the energies and their
+    # gradient (two more N×K arrays).
+    wanted = ["logZ", "resp", "logw"]
+    wanted += ["energies_grad"] if w.kernel == "learned" else ["x", "mu"]
+    if w.kernel in SEPARABLE:
+        wanted.append("scale")
+    if w.kernel == "mahalanobis":
+        wanted.append("chol")
+    kw["outputs"] = wanted
     kw.update(options)
     g = ie.gradients(a.get("x"), a.get("mu"), **kw)
     out = {"logZ": g.logZ, "resp": g.resp, "logw": g.logw}

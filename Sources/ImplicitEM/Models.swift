@@ -49,6 +49,10 @@ protocol EnergyModel {
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>)
 
+    /// Row n's K energies where they already lie in memory (given energies), else nil: the
+    /// row pass then reads them there instead of copying them with `energies(row:)`.
+    func givenEnergies(row n: Int) -> UnsafePointer<T>?
+
     /// Rows per block of the row pass; 1 = row at a time (the per-row methods only).
     var blockRows: Int { get }
     /// Values of T the blocked methods need as working space, per partition.
@@ -74,6 +78,7 @@ extension EnergyModel {
         return T.log(scratch.energies[k])
     }
 
+    @inline(__always) func givenEnergies(row n: Int) -> UnsafePointer<T>? { nil }
     var blockRows: Int { 1 }
     func blockScratchSize() throws -> Int { 0 }
     func sharedScratchSize() throws -> Int { 0 }
@@ -399,6 +404,8 @@ struct LearnedModel<T: IEFloat>: EnergyModel {
         let k = setup.k, row = given + n * k
         for j in 0 ..< k { out[j] = row[j] }
     }
+
+    @inline(__always) func givenEnergies(row n: Int) -> UnsafePointer<T>? { given + n &* setup.k }
 
     @inline(__always)
     func backward(row n: Int, coefficient: UnsafePointer<T>, scratch: RowScratch<T>,

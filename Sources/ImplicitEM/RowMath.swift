@@ -28,31 +28,254 @@ func rowMaximum<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> (value: T, i
     return (m0, index)
 }
 
-/// Σ v[0..<count], in vector lanes (8 doubles, 16 floats) and then across them.
-@inline(__always)
-func rowSum<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> T {
-    var j = 0
-    var sum: T = 0
-    if T.self == Double.self {
-        let x = UnsafeRawPointer(v).assumingMemoryBound(to: Double.self)
-        var acc = SIMD8<Double>()
-        while j &+ 8 <= count {
-            acc += SIMD8<Double>(loading: x + j)
-            j &+= 8
-        }
-        sum = unsafeBitCast(acc.total, to: T.self)
-    } else if T.self == Float.self {
-        let x = UnsafeRawPointer(v).assumingMemoryBound(to: Float.self)
-        var acc = SIMD16<Float>()
-        while j &+ 16 <= count {
-            acc += SIMD16<Float>(loading: x + j)
-            j &+= 16
-        }
-        sum = unsafeBitCast(acc.total, to: T.self)
+/// The vector operations of the per-row softmax, for the two concrete vector types (generic
+/// SIMD comparisons compile lane by lane).
+protocol RowVector: FloatVector {
+    /// NaN lanes replaced by −∞.
+    var maskingNaN: Self { get }
+    /// Per lane, self becomes the larger of self and `value` (neither is NaN), and `at` takes
+    /// `position` where `value` is larger.
+    mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self)
+    /// The largest lane.
+    var largest: Scalar { get }
+    /// e^v per lane.
+    var exponential: Self { get }
+    /// 0 in the lanes where `key` is 0, self in the others.
+    func zeroing(where key: Self) -> Self
+}
+
+extension SIMD8: RowVector where Scalar == Double {
+    @inline(__always) var maskingNaN: Self { replacing(with: -.infinity, where: self .!= self) }
+    @inline(__always) mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self) {
+        let above = value .> self
+        self.replace(with: value, where: above)
+        at.replace(with: position, where: above)
     }
-    while j < count {
-        sum += v[j]
-        j &+= 1
+    @inline(__always) func zeroing(where key: Self) -> Self { replacing(with: 0, where: key .== 0) }
+    @inline(__always) var largest: Double {
+        let four = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
+        return two[1] > two[0] ? two[1] : two[0]
     }
-    return sum
+}
+
+extension SIMD16: RowVector where Scalar == Float {
+    @inline(__always) var maskingNaN: Self { replacing(with: -.infinity, where: self .!= self) }
+    @inline(__always) mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self) {
+        let above = value .> self
+        self.replace(with: value, where: above)
+        at.replace(with: position, where: above)
+    }
+    @inline(__always) func zeroing(where key: Self) -> Self { replacing(with: 0, where: key .== 0) }
+    @inline(__always) var largest: Float {
+        let eight = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
+        let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .> eight.lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
+        return two[1] > two[0] ? two[1] : two[0]
+    }
+}
+
+/// The additive terms of a row's logits a_j = −d_j/τ + logw_j + logprior_j − c_j (each optional).
+struct LogitTerms<T: IEFloat> {
+    let tau: T
+    let logw: UnsafePointer<T>?
+    let logprior: UnsafePointer<T>?
+    let c: UnsafePointer<T>?
+}
+
+/// The per-row softmax steps, each in one pass over the K values, in vector chunks where T has a
+/// vector type, with a scalar tail.
+enum RowSoftmax {
+    /// logits[j] = a_j (NaN, from +∞ − ∞ on a masked component, becomes −∞: masked stays masked);
+    /// returns their maximum and an index holding it, (−∞, 0) when nothing is above −∞.
+    @inline(__always)
+    static func logits<T: IEFloat>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>,
+                                   into logits: UnsafeMutablePointer<T>, _ count: Int) -> (value: T, index: Int) {
+        if T.self == Double.self {
+            return vectorLogits(energy, terms, logits, count, SIMD8<Double>.self)
+        }
+        if T.self == Float.self {
+            return vectorLogits(energy, terms, logits, count, SIMD16<Float>.self)
+        }
+        for j in 0 ..< count { logits[j] = logit(energy, terms, j) }
+        return rowMaximum(logits, count)
+    }
+
+    @inline(__always)
+    private static func logit<T: IEFloat>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>, _ j: Int) -> T {
+        var a = terms.tau == 1 ? -energy[j] : -(energy[j] / terms.tau)
+        if let logw = terms.logw { a += logw[j] }
+        if let logprior = terms.logprior { a += logprior[j] }
+        if let c = terms.c { a -= c[j] }
+        return a.isNaN ? -T.infinity : a
+    }
+
+    @inline(__always)
+    private static func vectorLogits<T: IEFloat, V: RowVector>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>,
+                                                             _ logits: UnsafeMutablePointer<T>, _ count: Int,
+                                                             _: V.Type) -> (value: T, index: Int) {
+        typealias S = V.Scalar
+        let e = UnsafeRawPointer(energy).assumingMemoryBound(to: S.self)
+        let out = UnsafeMutableRawPointer(logits).assumingMemoryBound(to: S.self)
+        let tau = unsafeBitCast(terms.tau, to: S.self)
+        let logw = terms.logw.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
+        let logprior = terms.logprior.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
+        let c = terms.c.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
+        let lanes = V.scalarCount
+        // Each lane keeps its largest logit and where it was (as a value of S: exact for any
+        // count a float32 index can hold; checked below).
+        var top = V(repeating: -S.infinity), at = V(), position = V()
+        for lane in 0 ..< lanes { position[lane] = S(lane) }
+        var j = 0
+        while j &+ lanes <= count {
+            // −d/τ as d/(−τ) and −d as d·(−1): the same values; unary minus on a vector
+            // compiled lane by lane.
+            let d = V(loading: e + j)
+            var a = tau == 1 ? d * V(repeating: -1) : d / V(repeating: -tau)
+            if let logw { a += V(loading: logw + j) }
+            if let logprior { a += V(loading: logprior + j) }
+            if let c { a -= V(loading: c + j) }
+            a = a.maskingNaN
+            a.store(to: out + j)
+            top.keepLarger(a, &at, position)
+            position += V(repeating: S(lanes))
+            j &+= lanes
+        }
+        var value = unsafeBitCast(top.largest, to: T.self), index = 0
+        if value > -T.infinity {
+            for lane in 0 ..< lanes where unsafeBitCast(top[lane], to: T.self) == value {
+                let found = at[lane]
+                index = S.self == Double.self ? Int(unsafeBitCast(found, to: Double.self))
+                    : Int(unsafeBitCast(found, to: Float.self))
+                break
+            }
+        }
+        while j < count {
+            let a = logit(energy, terms, j)
+            logits[j] = a
+            if a > value {
+                value = a
+                index = j
+            }
+            j &+= 1
+        }
+        if value == -T.infinity { return (value, 0) }
+        if index >= count || logits[index] != value {
+            index = 0
+            while logits[index] != value { index &+= 1 }
+        }
+        return (value, index)
+    }
+
+    /// v[j] = e^(v[j] − shift) for every j but `skip`, which is set to 1; returns the sum of the
+    /// others, in vector lanes and then across them.
+    @inline(__always)
+    static func exponentials<T: IEFloat>(_ v: UnsafeMutablePointer<T>, _ count: Int, minus shift: T,
+                                         skipping skip: Int) -> T {
+        v[skip] = -T.infinity  // e^(−∞) = 0: out of the sum
+        var sum: T = 0
+        var j = 0
+        if T.self == Double.self {
+            sum = unsafeBitCast(vectorExponentials(v, count, shift, &j, SIMD8<Double>.self), to: T.self)
+        } else if T.self == Float.self {
+            sum = unsafeBitCast(vectorExponentials(v, count, shift, &j, SIMD16<Float>.self), to: T.self)
+        }
+        while j < count {
+            v[j] = T.exp(v[j] - shift)
+            sum += v[j]
+            j &+= 1
+        }
+        v[skip] = 1
+        return sum
+    }
+
+    @inline(__always)
+    private static func vectorExponentials<T: IEFloat, V: RowVector>(_ values: UnsafeMutablePointer<T>, _ count: Int,
+                                                                   _ shift: T, _ j: inout Int, _: V.Type) -> V.Scalar {
+        let v = UnsafeMutableRawPointer(values).assumingMemoryBound(to: V.Scalar.self)
+        let s = V(repeating: unsafeBitCast(shift, to: V.Scalar.self)), lanes = V.scalarCount
+        var acc = V()
+        while j &+ lanes <= count {
+            let e = (V(loading: v + j) - s).exponential
+            e.store(to: v + j)
+            acc += e
+            j &+= lanes
+        }
+        return acc.total
+    }
+
+    /// The backward's per-row values: δ_j = r_j·gL (no gR), the coefficient −δ_j/τ, and where
+    /// each goes besides `coefficient`.
+    struct Deltas<T: IEFloat> {
+        let gL: T, tau: T
+        let coefficient: UnsafeMutablePointer<T>
+        let sums: UnsafeMutablePointer<T>?
+        let gradLogprior: UnsafeMutablePointer<T>?
+        let gradEnergies: UnsafeMutablePointer<T>?
+    }
+
+    /// r[j] = e_j·inverse (copied to `resp`), and, for the backward without gR, δ_j = r_j·gL
+    /// (+0 where the product is ±0) and the coefficient −δ_j/τ (+0 where δ_j is 0).
+    @inline(__always)
+    static func normalise<T: IEFloat>(_ r: UnsafeMutablePointer<T>, _ count: Int, times inverse: T,
+                                      resp: UnsafeMutablePointer<T>?, _ deltas: Deltas<T>?) {
+        var j = 0
+        if T.self == Double.self {
+            vectorNormalise(r, count, inverse, resp, deltas, &j, SIMD8<Double>.self)
+        } else if T.self == Float.self {
+            vectorNormalise(r, count, inverse, resp, deltas, &j, SIMD16<Float>.self)
+        }
+        while j < count {
+            let rj = r[j] * inverse
+            r[j] = rj
+            resp?[j] = rj
+            if let deltas {
+                let product = rj * deltas.gL
+                let delta = product == 0 ? 0 : product
+                let coefficient = delta == 0 ? 0 : deltas.tau == 1 ? -delta : -(delta / deltas.tau)
+                deltas.coefficient[j] = coefficient
+                deltas.sums?[j] += delta
+                deltas.gradLogprior?[j] = delta
+                deltas.gradEnergies?[j] = coefficient
+            }
+            j &+= 1
+        }
+    }
+
+    @inline(__always)
+    private static func vectorNormalise<T: IEFloat, V: RowVector>(_ r: UnsafeMutablePointer<T>, _ count: Int, _ inverse: T,
+                                                                _ resp: UnsafeMutablePointer<T>?, _ deltas: Deltas<T>?,
+                                                                _ j: inout Int, _: V.Type) {
+        typealias S = V.Scalar
+        func cast(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<S> {
+            UnsafeMutableRawPointer(p).assumingMemoryBound(to: S.self)
+        }
+        let values = cast(r), copy = resp.map(cast), lanes = V.scalarCount
+        let scale = V(repeating: unsafeBitCast(inverse, to: S.self))
+        guard let deltas else {
+            while j &+ lanes <= count {
+                let rj = V(loading: values + j) * scale
+                rj.store(to: values + j)
+                if let copy { rj.store(to: copy + j) }
+                j &+= lanes
+            }
+            return
+        }
+        let gL = V(repeating: unsafeBitCast(deltas.gL, to: S.self))
+        let tau = unsafeBitCast(deltas.tau, to: S.self)
+        let coefficients = cast(deltas.coefficient), sums = deltas.sums.map(cast)
+        let gradLogprior = deltas.gradLogprior.map(cast), gradEnergies = deltas.gradEnergies.map(cast)
+        while j &+ lanes <= count {
+            let rj = V(loading: values + j) * scale
+            rj.store(to: values + j)
+            if let copy { rj.store(to: copy + j) }
+            let delta = (rj * gL).zeroing(where: rj * gL)
+            let coefficient = (tau == 1 ? delta * V(repeating: -1) : delta / V(repeating: -tau)).zeroing(where: delta)
+            coefficient.store(to: coefficients + j)
+            if let sums { (V(loading: sums + j) + delta).store(to: sums + j) }
+            if let gradLogprior { delta.store(to: gradLogprior + j) }
+            if let gradEnergies { coefficient.store(to: gradEnergies + j) }
+            j &+= lanes
+        }
+    }
 }

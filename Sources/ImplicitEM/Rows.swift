@@ -174,43 +174,35 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
 
     /// Everything of row n after its energies (in `energy`): logits, logZ, R, statistics, and
     /// δ with its per-row outputs, leaving −δ/τ in `coef`.
-    @inline(__always) func middle(_ n: Int, _ energy: UnsafeMutablePointer<T>,
+    @inline(__always) func middle(_ n: Int, _ energy: UnsafePointer<T>,
                                   _ coef: UnsafeMutablePointer<T>) -> RowOutcome {
         if let out = t.energies { (out + n &* k).update(from: energy, count: k) }
         if !needsLogits { return .forwardOnly }
 
-        // a_nk = logw_k + logprior_nk − d_nk/τ − c_k, one plain loop per term (they vectorise).
-        if tau == 1 {
-            for j in 0 ..< k { r[j] = -energy[j] }
-        } else {
-            for j in 0 ..< k { r[j] = -(energy[j] / tau) }
-        }
-        if let logw = s.logw { for j in 0 ..< k { r[j] += logw[j] } }
-        if let lp = s.logprior.map({ $0 + n * k }) { for j in 0 ..< k { r[j] += lp[j] } }
-        if let c = s.c { for j in 0 ..< k { r[j] -= c[j] } }
-        // +∞ − ∞: a masked component (−∞ weight or prior) whose −d/τ overflowed (learned energies
-        // may be negative). Masked stays masked.
-        for j in 0 ..< k where r[j].isNaN { r[j] = -T.infinity }
-        let (top, argmax) = rowMaximum(r, k)
+        let (top, argmax) = RowSoftmax.logits(energy, LogitTerms(tau: tau, logw: s.logw,
+                                                                  logprior: s.logprior.map { $0 + n &* k }, c: s.c),
+                                              into: r, k)
+        let plainDeltas = t.backward && t.gR == nil
         var logZ: T
         var regular = true
         if top.isFinite {
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
-            exponentialShifted(r, k, minus: top)
-            r[argmax] = 0
-            let rest = rowSum(r, k)
-            r[argmax] = 1
+            let rest = RowSoftmax.exponentials(r, k, minus: top, skipping: argmax)
             logZ = top + T.log1p(rest)
-            let inverse = 1 / (1 + rest)
-            for j in 0 ..< k { r[j] *= inverse }
+            // Without gR, δ and its outputs come in the same pass.
+            let deltas = plainDeltas ? RowSoftmax.Deltas(
+                gL: t.gL.map { $0[n] } ?? 1, tau: tau, coefficient: coef, sums: deltaSums,
+                gradLogprior: t.gradLogprior.map { $0 + n &* k }, gradEnergies: t.gradEnergies.map { $0 + n &* k })
+                : nil
+            RowSoftmax.normalise(r, k, times: 1 / (1 + rest), resp: t.resp.map { $0 + n &* k }, deltas)
         } else {
             // limitRow works on the row's energies in the row scratch.
-            if energy != scratch.energies { for j in 0 ..< k { scratch.energies[j] = energy[j] } }
+            if energy != UnsafePointer(scratch.energies) { for j in 0 ..< k { scratch.energies[j] = energy[j] } }
             logZ = limitRow(model, s, n, top, scratch)
             regular = false
+            if let out = t.resp { (out + n &* k).update(from: r, count: k) }
         }
         if let out = t.logZ { out[n] = logZ }
-        if let out = t.resp { (out + n &* k).update(from: r, count: k) }
 
         if t.needSumR || t.needSumRX || t.needSumRXX {
             let w = t.weights.map { $0[n] } ?? 1
@@ -243,36 +235,19 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             return .irregular
         }
         // δ_nk = r_nk·(gL_n + gR_nk − Σ_j r_nj·gR_nj).
-        let gLn = t.gL.map { $0[n] } ?? 1
-        let gRow = t.gR.map { $0 + n * k }
-        if gRow == nil {
-            // No gR: δ = r·gL, one plain loop per output (they vectorise); the same values as below.
-            @inline(__always) func delta(_ j: Int) -> T {
-                let product = r[j] * gLn
-                return product == 0 ? 0 : product
-            }
-            if tau == 1 {
-                for j in 0 ..< k {
-                    let d = delta(j)
-                    coef[j] = d == 0 ? 0 : -d
-                }
-            } else {
-                for j in 0 ..< k {
-                    let d = delta(j)
-                    coef[j] = d == 0 ? 0 : -(d / tau)
-                }
-            }
-            if let deltaSums { for j in 0 ..< k { deltaSums[j] += delta(j) } }
+        if plainDeltas {
+            // No gR: δ = r·gL, already written with the responsibilities.
             if needTau {
+                let gLn = t.gL.map { $0[n] } ?? 1
                 for j in 0 ..< k {
-                    let d = delta(j)
+                    let d = r[j] * gLn
                     if d != 0 { tauSum += d * (energy[j] / tau) }
                 }
             }
-            if let g = t.gradLogprior { let row = g + n &* k; for j in 0 ..< k { row[j] = delta(j) } }
-            if let g = t.gradEnergies { (g + n &* k).update(from: coef, count: k) }
             return .regular
         }
+        let gLn = t.gL.map { $0[n] } ?? 1
+        let gRow = t.gR.map { $0 + n * k }
         var dot: T = 0
         if let gRow { for j in 0 ..< k { dot += r[j] * gRow[j] } }
         for j in 0 ..< k {
@@ -291,8 +266,13 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
     let block = model.blockRows
     if block <= 1 {
         for n in rows {
-            model.energies(row: n, scratch: scratch, into: energy)
-            if middle(n, energy, coef) == .regular {
+            var rowEnergies = UnsafePointer(energy)
+            if let given = model.givenEnergies(row: n) {
+                rowEnergies = given
+            } else {
+                model.energies(row: n, scratch: scratch, into: energy)
+            }
+            if middle(n, rowEnergies, coef) == .regular {
                 model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
                                grads: grads)
             }
