@@ -346,8 +346,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             set(.energyCount, next == n ? 1 : 2)
             slot = 0
         }
-        let from = energyPair + slot * padded
-        for j in 0 ..< k { out[j] = from[j] }
+        out.update(from: energyPair + slot * padded, count: k)
     }
 
     func logEnergy(row n: Int, component kk: Int, scratch: RowScratch<T>) -> T {
@@ -390,22 +389,23 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>) {
         // A coefficient that overflowed (tiny τ), or a row far enough out that some u or ρ′(u) may
         // overflow, needs the scalar loop, which skips zero terms so that 0·∞ never appears.
+        // Counted without branches, so that the loops vectorise.
         let xr = x + n * d
-        var finite = true
-        for kk in 0 ..< k { finite = finite && coefficient[kk].isFinite }
-        for i in 0 ..< d { finite = finite && (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit }
-        if !finite || grads.mu == nil || grads.scale == nil {
+        var outside = 0
+        for kk in 0 ..< k { outside |= coefficient[kk].isFinite ? 0 : 1 }
+        for i in 0 ..< d { outside |= (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit ? 0 : 1 }
+        if outside != 0 || grads.mu == nil || grads.scale == nil {
             return scalar.backward(row: n, coefficient: coefficient, scratch: scratch, gx: gx, grads: grads)
         }
         let target = gx ?? unusedGx
         if get(.pending) == 0 {
-            for kk in 0 ..< k { coefficientPair[kk] = coefficient[kk] }
+            coefficientPair.update(from: coefficient, count: k)
             set(.pendingRow, n)
             set(.pendingGx, Int(bitPattern: target))
             set(.pending, 1)
             return
         }
-        for kk in 0 ..< k { coefficientPair[padded + kk] = coefficient[kk] }
+        (coefficientPair + padded).update(from: coefficient, count: k)
         let first = get(.pendingRow)
         let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
         set(.pending, 0)
