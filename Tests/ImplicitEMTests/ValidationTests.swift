@@ -90,6 +90,43 @@ final class ValidationTests: XCTestCase {
         expectError(.badParameter, "chol[1, 2, 2] = 0 must be > 0", chol)
     }
 
+    /// The finiteness checks pass over clean blocks of 1,024 values at once: a bad value is still
+    /// found and named wherever it lies (first value, either side of a block edge, last value),
+    /// a −∞ that logprior allows does not hide a NaN after it in the same block, and a clean
+    /// input of several blocks is accepted.
+    func testNonFiniteInputInLongBuffers() {
+        let n = 700, d = 4, k = 3  // x: 2,800 values, logprior: 2,100
+        func long() -> ProblemData { ProblemData.random(.gaussian, shape: .perDimension, n: n, k: k, d: d) }
+        for index in [0, 1023, 1024, 2047, 2048, n * d - 1] {
+            var data = long()
+            data.x![index] = index % 2 == 0 ? .nan : -.infinity
+            expectError(.nonFiniteInput, "x[\(index / d), \(index % d)] is \(index % 2 == 0 ? "NaN" : "-inf")", data)
+        }
+        var prior = long()
+        prior.logprior![1030] = -.infinity
+        prior.logprior![1040] = .nan
+        expectError(.nonFiniteInput, "logprior[\(1040 / k), \(1040 % k)] is NaN", prior)
+        var energies = ProblemData.random(.learned, n: n, k: k)
+        energies.energies![2099] = .infinity
+        expectError(.nonFiniteInput, "energies[\(2099 / k), \(2099 % k)] is inf", energies)
+
+        var clean = long()
+        for j in stride(from: 0, to: n * k, by: 97) { clean.logprior![j] = -.infinity }
+        let pool = Pool()
+        let problem = clean.problem(pool, Double.self)
+        let logZ = pool.output(n, as: Double.self, fill: 0)
+        XCTAssertNoThrow(try Engine.forward(problem, ForwardOutputs(energies: nil, logZ: logZ, resp: nil)))
+        XCTAssertTrue(logZ.allSatisfy { $0.isFinite })
+        var float = long()
+        float.x![1500] = .nan
+        let floatPool = Pool()
+        XCTAssertThrowsError(try Engine.forward(float.problem(floatPool, Float.self),
+                                                ForwardOutputs(energies: nil, logZ: floatPool.output(n, as: Float.self, fill: 0),
+                                                               resp: nil))) { error in
+            XCTAssertTrue((error as? ImplicitEMError)?.message.contains("x[375, 0] is NaN") ?? false, "\(error)")
+        }
+    }
+
     func testNonFiniteInput() {
         var x = gaussian()
         x.x![1 * 4 + 2] = .nan
