@@ -101,8 +101,14 @@ extension CosineModel {
                               UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack)
                 for kk in k0 ..< k0 + count where muNorm[kk] != 0 {
                     let hk = h + (kk - k0) * d, mk = muUnit + kk * d, out = gMu + kk * d
-                    let tk = t[kk], norm = muNorm[kk]
-                    for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
+                    let tk = t[kk], norm = muNorm[kk], inverse = 1 / norm
+                    // A multiplication (a division costs several times more across K×D);
+                    // the division where 1/‖mu‖ overflows.
+                    if inverse.isFinite {
+                        for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) * inverse }
+                    } else {
+                        for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
+                    }
                 }
                 k0 += count
             }

@@ -99,6 +99,12 @@ func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int,
                 tile6x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
                 m0 += 6
             }
+            // A remainder of 4 or 5 rows (64 = 10·6 + 4): 8 accumulators keep both FMA units
+            // busy, where single rows would wait on each sum's latency.
+            if m0 + 4 <= rows {
+                tile4x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
+                m0 += 4
+            }
             while m0 < rows {
                 tile1x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
                 m0 += 1
@@ -178,6 +184,40 @@ func tile6x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
     storeLanes(s30, c3); storeLanes(s31, c3 + w)
     storeLanes(s40, c4); storeLanes(s41, c4 + w)
     storeLanes(s50, c5); storeLanes(s51, c5 + w)
+}
+
+@inline(__always)
+func tile4x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
+                      _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
+                      _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
+    let w = V.scalarCount
+    let c0 = c + m0 * ldc + n0, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc
+    var s00 = V(), s01 = V(), s10 = V(), s11 = V(), s20 = V(), s21 = V(), s30 = V(), s31 = V()
+    if add {
+        s00 = loadLanes(c0, V.self); s01 = loadLanes(c0 + w, V.self)
+        s10 = loadLanes(c1, V.self); s11 = loadLanes(c1 + w, V.self)
+        s20 = loadLanes(c2, V.self); s21 = loadLanes(c2 + w, V.self)
+        s30 = loadLanes(c3, V.self); s31 = loadLanes(c3 + w, V.self)
+    }
+    let ar = a.row, ac = a.column
+    var ap = a.base + m0 * ar + p0 * ac, bp = b
+    for _ in 0 ..< chunk {
+        let b0 = loadLanes(bp, V.self), b1 = loadLanes(bp + w, V.self)
+        let a0 = V(repeating: ap[0])
+        s00 = s00.addingProduct(a0, b0); s01 = s01.addingProduct(a0, b1)
+        let a1 = V(repeating: ap[ar])
+        s10 = s10.addingProduct(a1, b0); s11 = s11.addingProduct(a1, b1)
+        let a2 = V(repeating: ap[2 * ar])
+        s20 = s20.addingProduct(a2, b0); s21 = s21.addingProduct(a2, b1)
+        let a3 = V(repeating: ap[3 * ar])
+        s30 = s30.addingProduct(a3, b0); s31 = s31.addingProduct(a3, b1)
+        ap += ac
+        bp += ldb
+    }
+    storeLanes(s00, c0); storeLanes(s01, c0 + w)
+    storeLanes(s10, c1); storeLanes(s11, c1 + w)
+    storeLanes(s20, c2); storeLanes(s21, c2 + w)
+    storeLanes(s30, c3); storeLanes(s31, c3 + w)
 }
 
 @inline(__always)
