@@ -19,14 +19,37 @@ extension CosineModel {
                                 (productPackSize, 1)])
     }
 
-    /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres.
-    func sharedScratchSize() throws -> Int { try scratchTotal([(max(setup.d, 1), max(setup.k, 1))]) }
+    /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres; then the panels
+    /// of M̂ᵀ (the energies' B) and of M̂ (x's B), packed once for every block.
+    func sharedScratchSize() throws -> Int {
+        let (forward, gx) = try panelSizes()
+        return try scratchTotal([(max(setup.d, 1), max(setup.k, 1)), (forward, 1), (gx, 1)])
+    }
+
+    func panelSizes() throws -> (forward: Int, gx: Int) {
+        (try packedPanelsSize(T.self, depth: setup.d, columns: setup.k),
+         try packedPanelsSize(T.self, depth: setup.k, columns: setup.d))
+    }
+
+    /// The panels' places in the shared scratch (layout of `sharedScratchSize`).
+    @inline(__always)
+    func sharedParts(_ shared: UnsafePointer<T>) -> (unitTransposed: UnsafePointer<T>, forwardPanels: UnsafePointer<T>,
+                                                     gxPanels: UnsafePointer<T>) {
+        let forwardPanels = shared + max(setup.d, 1) * max(setup.k, 1)
+        // packedPanelsSize's value; it did not overflow: sharedScratchSize computed it first.
+        let width = 2 * blockLanes(T.self)
+        let forward = width == 0 ? 0 : setup.d &* (setup.k / width &* width)
+        return (shared, forwardPanels, forwardPanels + forward)
+    }
 
     func prepare(shared: UnsafeMutablePointer<T>) {
         let d = setup.d, k = setup.k
         for kk in 0 ..< k {
             for i in 0 ..< d { shared[i * k + kk] = muUnit[kk * d + i] }
         }
+        let (_, forwardPanels, gxPanels) = sharedParts(UnsafePointer(shared))
+        packPanels(depth: d, columns: k, UnsafePointer(shared), ldb: k, into: UnsafeMutablePointer(mutating: forwardPanels))
+        packPanels(depth: k, columns: d, muUnit, ldb: d, into: UnsafeMutablePointer(mutating: gxPanels))
     }
 
     /// Pointers into the block scratch (layout of `blockScratchSize`).
@@ -43,18 +66,19 @@ extension CosineModel {
 
     @inline(__always)
     func energies(rows: Range<Int>, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
-        guard let work = scratch.block, let unitTransposed = scratch.shared else {
+        guard let work = scratch.block, let shared = scratch.shared else {
             for n in rows { energies(row: n, scratch: scratch, into: out + (n - rows.lowerBound) * setup.k) }
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
         let (xHat, xNorm, cosines, _, _, _, _, pack) = blockParts(work)
+        let (unitTransposed, forwardPanels, _) = sharedParts(shared)
         for n in rows {
             let i = n - rows.lowerBound
             xNorm[i] = safeNorm(x + n * d, d, unit: xHat + i * d)
         }
         matrixProduct(rows: b, columns: k, depth: d, StridedMatrix(base: UnsafePointer(xHat), row: d, column: 1),
-                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack)
+                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack, packed: forwardPanels)
         // A zero x or mu has a zero unit vector: c = 0 exactly, d = 1.
         for j in 0 ..< b * k { out[j] = 1 - cosines[j] }
     }
@@ -74,7 +98,8 @@ extension CosineModel {
         let (xHat, xNorm, cosines, g, h, t, pieceT, pack) = blockParts(work)
         if let gx {
             matrixProduct(rows: b, columns: d, depth: k, StridedMatrix(base: coefficients, row: k, column: 1),
-                          muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack)
+                          muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack,
+                          packed: scratch.shared.map { sharedParts($0).gxPanels })
             for i in 0 ..< b where xNorm[i] != 0 {
                 let s = dotProduct(coefficients + i * k, cosines + i * k, k)
                 let gi = g + i * d, xi = xHat + i * d, out = gx + i * d, norm = xNorm[i]

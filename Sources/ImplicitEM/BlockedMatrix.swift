@@ -24,21 +24,23 @@ struct StridedMatrix<T> {
 
 /// C[m, n] = (accumulate ? C[m, n] : 0) + Σ_p A[m, p]·B[p, n] for m < rows, n < columns,
 /// p < depth; B[p, n] = b[p·ldb + n], C[m, n] = c[m·ldc + n]. `pack` holds `productPackSize` values.
+/// `packed`, when given, is B's panels as `packPanels` laid them out (for a B that many products
+/// share): the product reads them instead of copying each panel again.
 @inline(__always)
 func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: StridedMatrix<T>,
                                _ b: UnsafePointer<T>, ldb: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
-                               accumulate: Bool, pack: UnsafeMutablePointer<T>) {
+                               accumulate: Bool, pack: UnsafeMutablePointer<T>, packed: UnsafePointer<T>? = nil) {
     // The casts are identities: T is the precision named.
     if T.self == Float.self {
         lanesProduct(Float.Lanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Float.self), row: a.row, column: a.column),
                      rebound(b, Float.self), ldb, reboundMutable(c, Float.self), ldc, accumulate,
-                     reboundMutable(pack, Float.self))
+                     reboundMutable(pack, Float.self), packed.map { rebound($0, Float.self) })
     } else if T.self == Double.self {
         lanesProduct(Double.Lanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Double.self), row: a.row, column: a.column),
                      rebound(b, Double.self), ldb, reboundMutable(c, Double.self), ldc, accumulate,
-                     reboundMutable(pack, Double.self))
+                     reboundMutable(pack, Double.self), packed.map { rebound($0, Double.self) })
     } else {
         for m in 0 ..< rows {
             for n in 0 ..< columns {
@@ -74,26 +76,65 @@ let productDepthChunk = 256
 /// Values of the panel buffer (2 vectors of at most 8 lanes per row of the panel).
 let productPackSize = productDepthChunk * 16
 
+/// The lanes of one vector of each precision (0 for any other type: no panels).
+@inline(__always) func blockLanes<T>(_: T.Type) -> Int {
+    T.self == Float.self ? Float.Lanes.scalarCount : T.self == Double.self ? Double.Lanes.scalarCount : 0
+}
+
+/// Values of B's panels (`packPanels`) for a product of this depth and width.
+func packedPanelsSize<T>(_: T.Type, depth: Int, columns: Int) throws -> Int {
+    let width = 2 * blockLanes(T.self)
+    return width == 0 ? 0 : try scratchTotal([(depth, columns / width * width)])
+}
+
+/// B's panels in the order the product reads them: for each depth chunk, for each pair of
+/// vectors of columns (n0 = 0, 2w, ...), the chunk's rows of those 2w columns, contiguous. The
+/// columns past the last whole pair are read from B itself.
+func packPanels<T>(depth: Int, columns: Int, _ b: UnsafePointer<T>, ldb: Int, into packed: UnsafeMutablePointer<T>) {
+    let width = 2 * blockLanes(T.self)
+    if width == 0 { return }
+    var to = packed, p0 = 0
+    while p0 < depth {
+        let chunk = min(productDepthChunk, depth - p0)
+        var n0 = 0
+        while n0 + width <= columns {
+            for p in p0 ..< p0 + chunk {
+                for j in 0 ..< width { to[j] = b[p * ldb + n0 + j] }
+                to += width
+            }
+            n0 += width
+        }
+        p0 += chunk
+    }
+}
+
 @inline(never)
 func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int, _ a: StridedMatrix<V.Scalar>,
                            _ b: UnsafePointer<V.Scalar>, _ ldb: Int, _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int,
-                           _ accumulate: Bool, _ pack: UnsafeMutablePointer<V.Scalar>) where V.Scalar: BinaryFloatingPoint {
+                           _ accumulate: Bool, _ pack: UnsafeMutablePointer<V.Scalar>,
+                           _ packed: UnsafePointer<V.Scalar>?) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
+    let pairedColumns = columns / (2 * w) * (2 * w)
     var p0 = 0
     repeat {
         let chunk = min(productDepthChunk, depth - p0)
         let add = accumulate || p0 > 0
         var n0 = 0
         while n0 + 2 * w <= columns {
-            // The chunk's panel, contiguous.
-            var from = b + p0 * ldb + n0, to = pack
-            for _ in 0 ..< chunk {
-                storeLanes(loadLanes(from, V.self), to)
-                storeLanes(loadLanes(from + w, V.self), to + w)
-                from += ldb
-                to += 2 * w
+            let panel: UnsafePointer<V.Scalar>
+            if let packed {
+                panel = packed + p0 * pairedColumns + n0 * chunk
+            } else {
+                // The chunk's panel, contiguous.
+                var from = b + p0 * ldb + n0, to = pack
+                for _ in 0 ..< chunk {
+                    storeLanes(loadLanes(from, V.self), to)
+                    storeLanes(loadLanes(from + w, V.self), to + w)
+                    from += ldb
+                    to += 2 * w
+                }
+                panel = UnsafePointer(pack)
             }
-            let panel = UnsafePointer(pack)
             var m0 = 0
             while m0 + 6 <= rows {
                 tile6x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)

@@ -67,6 +67,57 @@ final class CosineBlockedTests: XCTestCase {
         check(Double.self)
     }
 
+    /// A product reading B's panels packed once (`packPanels`) against a plain loop, and bit for
+    /// bit the same as the product that packs each panel itself: depths across chunks, widths
+    /// with a single-vector and a scalar tail.
+    func testPrepackedPanels() {
+        func check<T: IEFloat>(_: T.Type) {
+            var rng = SeededRNG(seed: 34)
+            for (rows, columns, depth) in [(10, 16, 3), (7, 33, 300), (64, 40, 513), (3, 5, 9), (6, 64, 256)] {
+                let a = rng.array(rows * depth, -1, 1).map { T(fromDouble: $0) }
+                let b = rng.array(depth * columns, -1, 1).map { T(fromDouble: $0) }
+                var packed = [T](repeating: .nan, count: (try? packedPanelsSize(T.self, depth: depth, columns: columns)) ?? 0)
+                packed.withUnsafeMutableBufferPointer { pp in
+                    b.withUnsafeBufferPointer { bp in
+                        if let to = pp.baseAddress { packPanels(depth: depth, columns: columns, bp.baseAddress!, ldb: columns, into: to) }
+                    }
+                }
+                XCTAssertFalse(packed.contains { $0.isNaN }, "every panel value is written")
+                func product(prepacked: Bool) -> [T] {
+                    var c = [T](repeating: 0, count: rows * columns)
+                    var pack = [T](repeating: 0, count: productPackSize)
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            packed.withUnsafeBufferPointer { pp in
+                                matrixProduct(rows: rows, columns: columns, depth: depth,
+                                              StridedMatrix(base: ap.baseAddress!, row: depth, column: 1), bp.baseAddress!,
+                                              ldb: columns, &c, ldc: columns, accumulate: false, pack: &pack,
+                                              packed: prepacked ? pp.baseAddress : nil)
+                            }
+                        }
+                    }
+                    return c
+                }
+                let got = product(prepacked: true), own = product(prepacked: false)
+                XCTAssertTrue(got.map(\.double).elementsEqual(own.map(\.double)) { $0.bitPattern == $1.bitPattern },
+                              "\(precisionName(T.self)) \(rows)×\(columns)×\(depth): packed panels change the result")
+                var error = 0.0, size = 0.0
+                for m in 0 ..< rows {
+                    for n in 0 ..< columns {
+                        var sum = 0.0
+                        for p in 0 ..< depth { sum += a[m * depth + p].double * b[p * columns + n].double }
+                        error = max(error, abs(got[m * columns + n].double - sum))
+                        size = max(size, abs(sum))
+                    }
+                }
+                XCTAssertLessThanOrEqual(error, tolerance(T.self) * max(size, 1),
+                                         "\(precisionName(T.self)) \(rows)×\(columns)×\(depth)")
+            }
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
     /// KERNELS.md plainly (unnormalised, τ = 1, gL = 1, gR = 0): the mu gradient of every component.
     func plainMuGradient(_ p: ProblemData) -> [Double] {
         let n = p.n, k = p.k, d = p.d, x = p.x!, mu = p.mu!, logw = p.logw!
