@@ -12,11 +12,11 @@ extension CosineModel {
     var componentPiece: Int { min(setup.k, 96) }
 
     /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coefᵀ of a piece (piece×B), the
-    /// products' panel buffer.
+    /// products' panel buffer, x̂'s panels (packed once for all of mu's pieces).
     func blockScratchSize() throws -> Int {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
         return try scratchTotal([(2 * b, d), (b, k), (b, 1), (2 * componentPiece, max(d, b)), (k, 1),
-                                (productPackSize, 1)])
+                                (productPackSize, 1), (b, d)])
     }
 
     /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres; then the panels
@@ -57,11 +57,12 @@ extension CosineModel {
     func blockParts(_ work: UnsafeMutablePointer<T>) -> (xHat: UnsafeMutablePointer<T>, xNorm: UnsafeMutablePointer<T>,
                                                          cosines: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>,
                                                          h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>,
-                                                         pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>) {
+                                                         pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>,
+                                                         xPanels: UnsafeMutablePointer<T>) {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1), piece = componentPiece * max(d, b)
         let xHat = work, xNorm = work + b * d, cosines = xNorm + b, g = cosines + b * k, h = g + b * d
-        let t = h + piece, pieceT = t + k
-        return (xHat, xNorm, cosines, g, h, t, pieceT, pieceT + piece)
+        let t = h + piece, pieceT = t + k, pack = pieceT + piece
+        return (xHat, xNorm, cosines, g, h, t, pieceT, pack, pack + productPackSize)
     }
 
     @inline(__always)
@@ -71,7 +72,7 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, _, _, _, _, pack) = blockParts(work)
+        let (xHat, xNorm, cosines, _, _, _, _, pack, _) = blockParts(work)
         let (unitTransposed, forwardPanels, _) = sharedParts(shared)
         for n in rows {
             let i = n - rows.lowerBound
@@ -95,7 +96,7 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, g, h, t, pieceT, pack) = blockParts(work)
+        let (xHat, xNorm, cosines, g, h, t, pieceT, pack, xPanels) = blockParts(work)
         if let gx {
             matrixProduct(rows: b, columns: d, depth: k, StridedMatrix(base: coefficients, row: k, column: 1),
                           muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack,
@@ -114,16 +115,19 @@ extension CosineModel {
                 for kk in 0 ..< k { t[kk] += ci[kk] * cosi[kk] }
             }
             let piece = componentPiece
+            packPanels(depth: b, columns: d, UnsafePointer(xHat), ldb: d, into: xPanels)
             var k0 = 0
             while k0 < k {
                 let count = min(piece, k - k0)
-                // Coefᵀ of the piece, so that the product reads its rows contiguously.
+                // Coefᵀ of the piece, so that the product reads its rows contiguously (read in
+                // place, Coef's rows K apart would share a few cache sets, which costs as much).
                 for i in 0 ..< b {
                     let row = coefficients + i &* k + k0, column = pieceT + i
                     for kk in 0 ..< count { column[kk &* b] = row[kk] }
                 }
                 matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: b, column: 1),
-                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack)
+                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack,
+                              packed: UnsafePointer(xPanels))
                 for kk in k0 ..< k0 + count where muNorm[kk] != 0 {
                     let hk = h + (kk - k0) * d, mk = muUnit + kk * d, out = gMu + kk * d
                     let tk = t[kk], norm = muNorm[kk], inverse = 1 / norm

@@ -99,7 +99,7 @@ func packPanels<T>(depth: Int, columns: Int, _ b: UnsafePointer<T>, ldb: Int, in
         var n0 = 0
         while n0 + width <= columns {
             for p in p0 ..< p0 + chunk {
-                for j in 0 ..< width { to[j] = b[p * ldb + n0 + j] }
+                UnsafeMutableRawPointer(to).copyMemory(from: b + p * ldb + n0, byteCount: width * MemoryLayout<T>.stride)
                 to += width
             }
             n0 += width
