@@ -12,21 +12,44 @@ extension CosineModel {
     var componentPiece: Int { min(setup.k, 96) }
 
     /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coefᵀ of a piece (piece×B), the
-    /// products' panel buffer.
+    /// products' panel buffer, x̂'s panels (packed once for all of mu's pieces).
     func blockScratchSize() throws -> Int {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
         return try scratchTotal([(2 * b, d), (b, k), (b, 1), (2 * componentPiece, max(d, b)), (k, 1),
-                                (productPackSize, 1)])
+                                (productPackSize, 1), (b, d)])
     }
 
-    /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres.
-    func sharedScratchSize() throws -> Int { try scratchTotal([(max(setup.d, 1), max(setup.k, 1))]) }
+    /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres; then the panels
+    /// of M̂ᵀ (the energies' B) and of M̂ (x's B), packed once for every block.
+    func sharedScratchSize() throws -> Int {
+        let (forward, gx) = try panelSizes()
+        return try scratchTotal([(max(setup.d, 1), max(setup.k, 1)), (forward, 1), (gx, 1)])
+    }
+
+    func panelSizes() throws -> (forward: Int, gx: Int) {
+        (try packedPanelsSize(T.self, depth: setup.d, columns: setup.k),
+         try packedPanelsSize(T.self, depth: setup.k, columns: setup.d))
+    }
+
+    /// The panels' places in the shared scratch (layout of `sharedScratchSize`).
+    @inline(__always)
+    func sharedParts(_ shared: UnsafePointer<T>) -> (unitTransposed: UnsafePointer<T>, forwardPanels: UnsafePointer<T>,
+                                                     gxPanels: UnsafePointer<T>) {
+        let forwardPanels = shared + max(setup.d, 1) * max(setup.k, 1)
+        // packedPanelsSize's value; it did not overflow: sharedScratchSize computed it first.
+        let width = 2 * blockLanes(T.self)
+        let forward = width == 0 ? 0 : setup.d &* (setup.k / width &* width)
+        return (shared, forwardPanels, forwardPanels + forward)
+    }
 
     func prepare(shared: UnsafeMutablePointer<T>) {
         let d = setup.d, k = setup.k
         for kk in 0 ..< k {
             for i in 0 ..< d { shared[i * k + kk] = muUnit[kk * d + i] }
         }
+        let (_, forwardPanels, gxPanels) = sharedParts(UnsafePointer(shared))
+        packPanels(depth: d, columns: k, UnsafePointer(shared), ldb: k, into: UnsafeMutablePointer(mutating: forwardPanels))
+        packPanels(depth: k, columns: d, muUnit, ldb: d, into: UnsafeMutablePointer(mutating: gxPanels))
     }
 
     /// Pointers into the block scratch (layout of `blockScratchSize`).
@@ -34,27 +57,29 @@ extension CosineModel {
     func blockParts(_ work: UnsafeMutablePointer<T>) -> (xHat: UnsafeMutablePointer<T>, xNorm: UnsafeMutablePointer<T>,
                                                          cosines: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>,
                                                          h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>,
-                                                         pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>) {
+                                                         pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>,
+                                                         xPanels: UnsafeMutablePointer<T>) {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1), piece = componentPiece * max(d, b)
         let xHat = work, xNorm = work + b * d, cosines = xNorm + b, g = cosines + b * k, h = g + b * d
-        let t = h + piece, pieceT = t + k
-        return (xHat, xNorm, cosines, g, h, t, pieceT, pieceT + piece)
+        let t = h + piece, pieceT = t + k, pack = pieceT + piece
+        return (xHat, xNorm, cosines, g, h, t, pieceT, pack, pack + productPackSize)
     }
 
     @inline(__always)
     func energies(rows: Range<Int>, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
-        guard let work = scratch.block, let unitTransposed = scratch.shared else {
+        guard let work = scratch.block, let shared = scratch.shared else {
             for n in rows { energies(row: n, scratch: scratch, into: out + (n - rows.lowerBound) * setup.k) }
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, _, _, _, _, pack) = blockParts(work)
+        let (xHat, xNorm, cosines, _, _, _, _, pack, _) = blockParts(work)
+        let (unitTransposed, forwardPanels, _) = sharedParts(shared)
         for n in rows {
             let i = n - rows.lowerBound
             xNorm[i] = safeNorm(x + n * d, d, unit: xHat + i * d)
         }
         matrixProduct(rows: b, columns: k, depth: d, StridedMatrix(base: UnsafePointer(xHat), row: d, column: 1),
-                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack)
+                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack, packed: forwardPanels)
         // A zero x or mu has a zero unit vector: c = 0 exactly, d = 1.
         for j in 0 ..< b * k { out[j] = 1 - cosines[j] }
     }
@@ -71,10 +96,11 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, g, h, t, pieceT, pack) = blockParts(work)
+        let (xHat, xNorm, cosines, g, h, t, pieceT, pack, xPanels) = blockParts(work)
         if let gx {
             matrixProduct(rows: b, columns: d, depth: k, StridedMatrix(base: coefficients, row: k, column: 1),
-                          muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack)
+                          muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack,
+                          packed: scratch.shared.map { sharedParts($0).gxPanels })
             for i in 0 ..< b where xNorm[i] != 0 {
                 let s = dotProduct(coefficients + i * k, cosines + i * k, k)
                 let gi = g + i * d, xi = xHat + i * d, out = gx + i * d, norm = xNorm[i]
@@ -89,20 +115,29 @@ extension CosineModel {
                 for kk in 0 ..< k { t[kk] += ci[kk] * cosi[kk] }
             }
             let piece = componentPiece
+            packPanels(depth: b, columns: d, UnsafePointer(xHat), ldb: d, into: xPanels)
             var k0 = 0
             while k0 < k {
                 let count = min(piece, k - k0)
-                // Coefᵀ of the piece, so that the product reads its rows contiguously.
+                // Coefᵀ of the piece, so that the product reads its rows contiguously (read in
+                // place, Coef's rows K apart would share a few cache sets, which costs as much).
                 for i in 0 ..< b {
                     let row = coefficients + i &* k + k0, column = pieceT + i
                     for kk in 0 ..< count { column[kk &* b] = row[kk] }
                 }
                 matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: b, column: 1),
-                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack)
+                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack,
+                              packed: UnsafePointer(xPanels))
                 for kk in k0 ..< k0 + count where muNorm[kk] != 0 {
                     let hk = h + (kk - k0) * d, mk = muUnit + kk * d, out = gMu + kk * d
-                    let tk = t[kk], norm = muNorm[kk]
-                    for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
+                    let tk = t[kk], norm = muNorm[kk], inverse = 1 / norm
+                    // A multiplication (a division costs several times more across K×D);
+                    // the division where 1/‖mu‖ overflows.
+                    if inverse.isFinite {
+                        for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) * inverse }
+                    } else {
+                        for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
+                    }
                 }
                 k0 += count
             }

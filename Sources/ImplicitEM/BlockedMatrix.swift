@@ -24,21 +24,23 @@ struct StridedMatrix<T> {
 
 /// C[m, n] = (accumulate ? C[m, n] : 0) + Σ_p A[m, p]·B[p, n] for m < rows, n < columns,
 /// p < depth; B[p, n] = b[p·ldb + n], C[m, n] = c[m·ldc + n]. `pack` holds `productPackSize` values.
+/// `packed`, when given, is B's panels as `packPanels` laid them out (for a B that many products
+/// share): the product reads them instead of copying each panel again.
 @inline(__always)
 func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: StridedMatrix<T>,
                                _ b: UnsafePointer<T>, ldb: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
-                               accumulate: Bool, pack: UnsafeMutablePointer<T>) {
+                               accumulate: Bool, pack: UnsafeMutablePointer<T>, packed: UnsafePointer<T>? = nil) {
     // The casts are identities: T is the precision named.
     if T.self == Float.self {
         lanesProduct(Float.Lanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Float.self), row: a.row, column: a.column),
                      rebound(b, Float.self), ldb, reboundMutable(c, Float.self), ldc, accumulate,
-                     reboundMutable(pack, Float.self))
+                     reboundMutable(pack, Float.self), packed.map { rebound($0, Float.self) })
     } else if T.self == Double.self {
         lanesProduct(Double.Lanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Double.self), row: a.row, column: a.column),
                      rebound(b, Double.self), ldb, reboundMutable(c, Double.self), ldc, accumulate,
-                     reboundMutable(pack, Double.self))
+                     reboundMutable(pack, Double.self), packed.map { rebound($0, Double.self) })
     } else {
         for m in 0 ..< rows {
             for n in 0 ..< columns {
@@ -74,30 +76,75 @@ let productDepthChunk = 256
 /// Values of the panel buffer (2 vectors of at most 8 lanes per row of the panel).
 let productPackSize = productDepthChunk * 16
 
+/// The lanes of one vector of each precision (0 for any other type: no panels).
+@inline(__always) func blockLanes<T>(_: T.Type) -> Int {
+    T.self == Float.self ? Float.Lanes.scalarCount : T.self == Double.self ? Double.Lanes.scalarCount : 0
+}
+
+/// Values of B's panels (`packPanels`) for a product of this depth and width.
+func packedPanelsSize<T>(_: T.Type, depth: Int, columns: Int) throws -> Int {
+    let width = 2 * blockLanes(T.self)
+    return width == 0 ? 0 : try scratchTotal([(depth, columns / width * width)])
+}
+
+/// B's panels in the order the product reads them: for each depth chunk, for each pair of
+/// vectors of columns (n0 = 0, 2w, ...), the chunk's rows of those 2w columns, contiguous. The
+/// columns past the last whole pair are read from B itself.
+func packPanels<T>(depth: Int, columns: Int, _ b: UnsafePointer<T>, ldb: Int, into packed: UnsafeMutablePointer<T>) {
+    let width = 2 * blockLanes(T.self)
+    if width == 0 { return }
+    var to = packed, p0 = 0
+    while p0 < depth {
+        let chunk = min(productDepthChunk, depth - p0)
+        var n0 = 0
+        while n0 + width <= columns {
+            for p in p0 ..< p0 + chunk {
+                UnsafeMutableRawPointer(to).copyMemory(from: b + p * ldb + n0, byteCount: width * MemoryLayout<T>.stride)
+                to += width
+            }
+            n0 += width
+        }
+        p0 += chunk
+    }
+}
+
 @inline(never)
 func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int, _ a: StridedMatrix<V.Scalar>,
                            _ b: UnsafePointer<V.Scalar>, _ ldb: Int, _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int,
-                           _ accumulate: Bool, _ pack: UnsafeMutablePointer<V.Scalar>) where V.Scalar: BinaryFloatingPoint {
+                           _ accumulate: Bool, _ pack: UnsafeMutablePointer<V.Scalar>,
+                           _ packed: UnsafePointer<V.Scalar>?) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
+    let pairedColumns = columns / (2 * w) * (2 * w)
     var p0 = 0
     repeat {
         let chunk = min(productDepthChunk, depth - p0)
         let add = accumulate || p0 > 0
         var n0 = 0
         while n0 + 2 * w <= columns {
-            // The chunk's panel, contiguous.
-            var from = b + p0 * ldb + n0, to = pack
-            for _ in 0 ..< chunk {
-                storeLanes(loadLanes(from, V.self), to)
-                storeLanes(loadLanes(from + w, V.self), to + w)
-                from += ldb
-                to += 2 * w
+            let panel: UnsafePointer<V.Scalar>
+            if let packed {
+                panel = packed + p0 * pairedColumns + n0 * chunk
+            } else {
+                // The chunk's panel, contiguous.
+                var from = b + p0 * ldb + n0, to = pack
+                for _ in 0 ..< chunk {
+                    storeLanes(loadLanes(from, V.self), to)
+                    storeLanes(loadLanes(from + w, V.self), to + w)
+                    from += ldb
+                    to += 2 * w
+                }
+                panel = UnsafePointer(pack)
             }
-            let panel = UnsafePointer(pack)
             var m0 = 0
             while m0 + 6 <= rows {
                 tile6x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
                 m0 += 6
+            }
+            // A remainder of 4 or 5 rows (64 = 10·6 + 4): 8 accumulators keep both FMA units
+            // busy, where single rows would wait on each sum's latency.
+            if m0 + 4 <= rows {
+                tile4x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
+                m0 += 4
             }
             while m0 < rows {
                 tile1x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
@@ -178,6 +225,40 @@ func tile6x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
     storeLanes(s30, c3); storeLanes(s31, c3 + w)
     storeLanes(s40, c4); storeLanes(s41, c4 + w)
     storeLanes(s50, c5); storeLanes(s51, c5 + w)
+}
+
+@inline(__always)
+func tile4x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
+                      _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
+                      _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
+    let w = V.scalarCount
+    let c0 = c + m0 * ldc + n0, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc
+    var s00 = V(), s01 = V(), s10 = V(), s11 = V(), s20 = V(), s21 = V(), s30 = V(), s31 = V()
+    if add {
+        s00 = loadLanes(c0, V.self); s01 = loadLanes(c0 + w, V.self)
+        s10 = loadLanes(c1, V.self); s11 = loadLanes(c1 + w, V.self)
+        s20 = loadLanes(c2, V.self); s21 = loadLanes(c2 + w, V.self)
+        s30 = loadLanes(c3, V.self); s31 = loadLanes(c3 + w, V.self)
+    }
+    let ar = a.row, ac = a.column
+    var ap = a.base + m0 * ar + p0 * ac, bp = b
+    for _ in 0 ..< chunk {
+        let b0 = loadLanes(bp, V.self), b1 = loadLanes(bp + w, V.self)
+        let a0 = V(repeating: ap[0])
+        s00 = s00.addingProduct(a0, b0); s01 = s01.addingProduct(a0, b1)
+        let a1 = V(repeating: ap[ar])
+        s10 = s10.addingProduct(a1, b0); s11 = s11.addingProduct(a1, b1)
+        let a2 = V(repeating: ap[2 * ar])
+        s20 = s20.addingProduct(a2, b0); s21 = s21.addingProduct(a2, b1)
+        let a3 = V(repeating: ap[3 * ar])
+        s30 = s30.addingProduct(a3, b0); s31 = s31.addingProduct(a3, b1)
+        ap += ac
+        bp += ldb
+    }
+    storeLanes(s00, c0); storeLanes(s01, c0 + w)
+    storeLanes(s10, c1); storeLanes(s11, c1 + w)
+    storeLanes(s20, c2); storeLanes(s21, c2 + w)
+    storeLanes(s30, c3); storeLanes(s31, c3 + w)
 }
 
 @inline(__always)

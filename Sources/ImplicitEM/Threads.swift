@@ -76,27 +76,38 @@ struct Partitions {
     }
 }
 
-/// One worker thread's share: partitions `first`, `first + stride`, … (static, so no
-/// shared counter is needed; which thread runs a partition never affects its result).
-private final class WorkerJob {
+/// The partitions still to run, handed out one at a time to whichever thread asks first, so
+/// that a thread that is preempted (or slower) holds up the call by at most one partition. Which
+/// thread runs a partition never affects its result: each partition has its own accumulators.
+private final class PartitionQueue {
     let body: (Int) -> Void
-    let first: Int
-    let stride: Int
     let total: Int
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var next = 0
 
-    init(body: @escaping (Int) -> Void, first: Int, stride: Int, total: Int) {
+    init(body: @escaping (Int) -> Void, total: Int) {
         self.body = body
-        self.first = first
-        self.stride = stride
         self.total = total
+        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// The next partition, or nil when every one has been handed out.
+    private func take() -> Int? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if next >= total { return nil }
+        next += 1
+        return next - 1
     }
 
     func run() {
-        var p = first
-        while p < total {
-            body(p)
-            p += stride
-        }
+        while let p = take() { body(p) }
     }
 }
 
@@ -109,30 +120,22 @@ func runPartitions(_ count: Int, _ body: (Int) -> Void) {
         return
     }
     withoutActuallyEscaping(body) { body in
-        var started: [(pthread_t, Unmanaged<WorkerJob>)] = []
+        let queue = PartitionQueue(body: body, total: count)
+        var started: [pthread_t] = []
         started.reserveCapacity(threads - 1)
-        var inline: [WorkerJob] = []
-        for t in 1 ..< threads {
-            let job = WorkerJob(body: body, first: t, stride: threads, total: count)
-            let context = Unmanaged.passRetained(job)
+        let context = Unmanaged.passRetained(queue)
+        for _ in 1 ..< threads {
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 guard let raw else { return nil }
-                Unmanaged<WorkerJob>.fromOpaque(raw).takeUnretainedValue().run()
+                Unmanaged<PartitionQueue>.fromOpaque(raw).takeUnretainedValue().run()
                 return nil
             }, context.toOpaque())
-            if rc == 0 {
-                started.append((thread, context))
-            } else {
-                context.release()
-                inline.append(job)  // no thread available: run its share here
-            }
+            // No thread available: the threads that did start (and this one) take its share.
+            if rc == 0 { started.append(thread) }
         }
-        WorkerJob(body: body, first: 0, stride: threads, total: count).run()
-        for job in inline { job.run() }
-        for (thread, context) in started {
-            pthread_join(thread, nil)
-            context.release()
-        }
+        queue.run()
+        for thread in started { pthread_join(thread, nil) }
+        context.release()
     }
 }
