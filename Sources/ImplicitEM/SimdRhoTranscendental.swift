@@ -7,6 +7,10 @@
 /// logistic: ρ = max(−u, 0) + log1p(e^(−|u|)), ρ′ = −1/(1 + e^u). ρ(0) = log 2.
 struct LogisticVectorRho<V: FloatVector>: VectorRho {
     var scalar: LogisticRho<V.Scalar> { LogisticRho() }
+    /// base = max(−u, 0), t = e^(−|u|) ≤ 1.
+    static var hasLogForm: Bool { true }
+    @inline(__always) func logTerm(_ u: V) -> V { VectorMath.exp(-u.absolute) }
+    @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum.replacing(with: sum - u, whereAbove: -u, 0) }
     @inline(__always) func value(_ u: V) -> V {
         let e = VectorMath.exp(-u.absolute)
         return V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
@@ -21,7 +25,13 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
 /// student_t: ρ = log1p(w²), w = |u|/√ν; far out (w above 1/ulp) 2(log|u| − log√ν).
 struct StudentTVectorRho<V: FloatVector>: VectorRho {
     let scalar: StudentTRho<V.Scalar>
-    @inline(__always) var productScale: V.Scalar? { scalar.invSqrtNu }
+    static var hasLogForm: Bool { true }
+    /// t = w²; above 1/ulp the product form would lose the 1 of 1 + w².
+    @inline(__always) func logTerm(_ u: V) -> V {
+        let w = u * scalar.invSqrtNu
+        return w * w
+    }
+    @inline(__always) var logTermLimit: V.Scalar { V.Scalar.self == Double.self ? 1e16 : 1e4 }
     @inline(__always) func value(_ u: V) -> V {
         // One logarithm for both branches: log1p(w²) near, log|u| far.
         let a = u.absolute, large = largeArgument(V.Scalar.self)

@@ -90,9 +90,15 @@ protocol VectorRho {
     func adding(_ sum: V, _ u: V) -> V
     /// ρ′(u), and ∂ρ/∂shape(u) when asked (0 otherwise); a kernel may share work between them.
     func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V)
-    /// c where ρ(u) = log(1 + (c·u)²) (student_t), whose sum over dimensions is one logarithm
-    /// of a product; nil for the other kernels.
-    var productScale: V.Scalar? { get }
+    /// Whether ρ(u) = base(u) + log(1 + t(u)) with t ≥ 0 (logistic, student_t), so that the
+    /// sum over dimensions is Σ base + one logarithm of a product.
+    static var hasLogForm: Bool { get }
+    /// t(u) of the log form.
+    func logTerm(_ u: V) -> V
+    /// sum + base(u) (sum itself where base = 0).
+    func addingBase(_ sum: V, _ u: V) -> V
+    /// The t above which the product would lose digits (every t at most 1: infinity).
+    var logTermLimit: V.Scalar { get }
 }
 
 extension VectorRho {
@@ -102,7 +108,10 @@ extension VectorRho {
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         (derivative(u), wantShape ? shapeDerivative(u) : V())
     }
-    @inline(__always) var productScale: V.Scalar? { nil }
+    static var hasLogForm: Bool { false }
+    @inline(__always) func logTerm(_ u: V) -> V { V() }
+    @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum }
+    @inline(__always) var logTermLimit: V.Scalar { .infinity }
 }
 
 struct GaussianVectorRho<V: FloatVector>: VectorRho {
@@ -294,7 +303,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     private func energyPairs(_ a: Int, _ b: Int) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         for c in 0 ..< chunks {
-            if let scale = rho.productScale, productEnergies(xa, xb, chunk: c, scale) { continue }
+            if VR.hasLogForm, productEnergies(xa, xb, chunk: c) { continue }
             var accA = V(), accB = V()
             var at = c &* lanes
             for i in 0 ..< d {
@@ -308,28 +317,43 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         }
     }
 
-    /// d = Σ_i log(1 + w_i²), w = u·scale, as one log1p of q = Π_i (1 + w_i²) − 1, carried as
-    /// q ← (q + w²) + q·w² so that small w keep their digits. False (nothing stored) when some
-    /// w² is too large for the product to stay exact and finite: the caller then sums ρ.
+    /// d = Σ_i base(u_i) + Σ_i log(1 + t_i) with the second sum as one log1p of
+    /// q = Π_i (1 + t_i) − 1, carried as q ← (q + t) + q·t so that small t keep their digits;
+    /// one product per block of dimensions short enough that a product of t ≤ 1 stays finite.
+    /// False (nothing stored) when some t is above the limit or a product is not finite: the
+    /// caller then sums ρ.
     @inline(__always)
-    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>, chunk c: Int, _ scale: T) -> Bool {
+    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>, chunk c: Int) -> Bool {
         let lanes = V.scalarCount
-        let limit: T = T.self == Double.self ? 1e16 : 1e4
-        var qa = V(), qb = V(), far = V()
-        var at = c &* lanes
-        for i in 0 ..< d {
-            let m = V(loading: muT + at), f = V(loading: inverseT + at)
-            let wa = (V(repeating: xa[i]) - m) * f * scale, wb = (V(repeating: xb[i]) - m) * f * scale
-            let sa = wa * wa, sb = wb * wb
-            qa = (qa + sa).addingProduct(qa, sa)
-            qb = (qb + sb).addingProduct(qb, sb)
-            far = far.replacing(with: V(repeating: 1), whereAbove: sa, limit)
-                .replacing(with: V(repeating: 1), whereAbove: sb, limit)
-            at &+= padded
+        let limit = rho.logTermLimit
+        let block = T.self == Double.self ? 1000 : 100  // 2^block below the greatest finite
+        var baseA = V(), baseB = V(), logA = V(), logB = V()
+        var start = 0
+        while start < d {
+            let end = min(start &+ block, d)
+            var qa = V(), qb = V(), far = V()
+            var at = start &* padded &+ c &* lanes
+            for i in start ..< end {
+                let m = V(loading: muT + at), f = V(loading: inverseT + at)
+                let ua = (V(repeating: xa[i]) - m) * f, ub = (V(repeating: xb[i]) - m) * f
+                let ta = rho.logTerm(ua), tb = rho.logTerm(ub)
+                qa = (qa + ta).addingProduct(qa, ta)
+                qb = (qb + tb).addingProduct(qb, tb)
+                baseA = rho.addingBase(baseA, ua)
+                baseB = rho.addingBase(baseB, ub)
+                if limit < .infinity {
+                    far = far.replacing(with: V(repeating: 1), whereAbove: ta, limit)
+                        .replacing(with: V(repeating: 1), whereAbove: tb, limit)
+                }
+                at &+= padded
+            }
+            guard far.total == 0, (qa + qb).total.isFinite else { return false }
+            logA += VectorMath.log1p(qa)
+            logB += VectorMath.log1p(qb)
+            start = end
         }
-        guard far.total == 0, (qa + qb).total.isFinite else { return false }
-        VectorMath.log1p(qa).store(to: energyPair + c &* lanes)
-        VectorMath.log1p(qb).store(to: energyPair + padded + c &* lanes)
+        (baseA + logA).store(to: energyPair + c &* lanes)
+        (baseB + logB).store(to: energyPair + padded + c &* lanes)
         return true
     }
 
