@@ -9,16 +9,19 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
     var scalar: LogisticRho<V.Scalar> { LogisticRho() }
     /// base = max(−u, 0), t = e^(−|u|) ≤ 1.
     static var hasLogForm: Bool { true }
-    @inline(__always) func logTerm(_ u: V) -> V { VectorMath.exp(-u.absolute) }
+    @inline(__always) func logTerm(_ u: V) -> V { exponential(u) }
     @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum.replacing(with: sum - u, whereAbove: -u, 0) }
-    @inline(__always) func value(_ u: V) -> V {
-        let e = VectorMath.exp(-u.absolute)
-        return V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
+    /// e = e^(−|u|), shared by ρ and ρ′.
+    static var sharesExponential: Bool { true }
+    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(-u.absolute) }
+    @inline(__always) func value(_ u: V) -> V { value(u, exponential: exponential(u)) }
+    @inline(__always) func value(_ u: V, exponential e: V) -> V {
+        V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
     }
-    @inline(__always) func derivative(_ u: V) -> V {
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
+    @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
         // −e^(−|u|)/(1 + e^(−|u|)) for u > 0, −1/(1 + e^(−|u|)) otherwise (equal at 0).
-        let e = VectorMath.exp(-u.absolute)
-        return -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
+        -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
     }
 }
 
@@ -56,10 +59,14 @@ struct StudentTVectorRho<V: FloatVector>: VectorRho {
 /// exponential: ρ = e^|u| (+∞ beyond the range, as the scalar), ρ′ = sign(u)·e^|u|. ρ(0) = 1.
 struct ExponentialVectorRho<V: FloatVector>: VectorRho {
     var scalar: ExponentialRho<V.Scalar> { ExponentialRho() }
-    @inline(__always) func value(_ u: V) -> V { VectorMath.exp(u.absolute) }
-    @inline(__always) func derivative(_ u: V) -> V {
+    /// e = e^|u| = ρ, shared by ρ and ρ′.
+    static var sharesExponential: Bool { true }
+    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(u.absolute) }
+    @inline(__always) func value(_ u: V) -> V { exponential(u) }
+    @inline(__always) func value(_ u: V, exponential e: V) -> V { e }
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
+    @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
         // Selected rather than multiplied by sign(u), so that a NaN lane gives 0 as the scalar does.
-        let e = VectorMath.exp(u.absolute)
-        return V().replacing(with: e, whereAbove: u, 0).replacing(with: -e, whereAbove: -u, 0)
+        V().replacing(with: e, whereAbove: u, 0).replacing(with: -e, whereAbove: -u, 0)
     }
 }
