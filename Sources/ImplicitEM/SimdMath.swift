@@ -32,9 +32,10 @@ extension SIMD8 where Scalar == Double {
         // Beyond [−746, 710] e^x is 0 or +∞ in every rounding; −∞ clamps to 0, NaN passes through.
         let x = replacing(with: -746, where: self .< -746).replacing(with: 710, where: self .> 710)
         let magic = Self(repeating: 0x1.8p52)  // adding it rounds to an integer in the low bits
-        let shifted = x * 1.4426950408889634 + magic
+        let shifted = magic.addingProduct(x, 1.4426950408889634)
         let n = shifted - magic
-        let r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
+        // n·ln2hi is exact, so the first fused step rounds as x − n·ln2hi does.
+        let r = x.addingProduct(n, -6.93147180369123816490e-01).addingProduct(n, -1.90821492927058770002e-10)
         // 1/2! + r/3! + … + r^11/13! by Estrin's scheme (dependency depth 4, not 11), then
         // 1 + r(1 + r·q) as before.
         let r2 = r * r, r4 = r2 * r2, r8 = r4 * r4
@@ -119,9 +120,9 @@ extension SIMD16 where Scalar == Float {
         // Beyond [−104, 89] e^x is 0 or +∞ in every rounding.
         let x = replacing(with: -104, where: self .< -104).replacing(with: 89, where: self .> 89)
         let magic = Self(repeating: 0x1.8p23)
-        let shifted = x * 1.44269504 + magic
+        let shifted = magic.addingProduct(x, 1.44269504)
         let n = shifted - magic
-        let r = (x - n * 0.693359375) - n * -2.12194440e-4
+        let r = x.addingProduct(n, -0.693359375).addingProduct(n, 2.12194440e-4)
         // 1/2! + r/3! + … + r^5/7! by Estrin's scheme, then 1 + r(1 + r·q).
         let r2 = r * r
         let q01 = Self(repeating: 0.5).addingProduct(r, 1.0 / 6.0)

@@ -10,10 +10,10 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
     /// base = max(−u, 0), t = e^(−|u|) ≤ 1.
     static var hasLogForm: Bool { true }
     @inline(__always) func logTerm(_ u: V) -> V { exponential(u) }
-    @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum.replacing(with: sum - u, whereAbove: -u, 0) }
+    @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum + V().replacing(with: -u, whereAbove: -u, 0) }
     /// e = e^(−|u|), shared by ρ and ρ′.
     static var sharesExponential: Bool { true }
-    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(-u.absolute) }
+    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(u.negativeAbsolute) }
     @inline(__always) func value(_ u: V) -> V { value(u, exponential: exponential(u)) }
     @inline(__always) func value(_ u: V, exponential e: V) -> V {
         V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)

@@ -10,6 +10,8 @@ protocol FloatVector: SIMD where Scalar: IEFloat {
     func store(to p: UnsafeMutablePointer<Scalar>)
     /// |v| per lane.
     var absolute: Self { get }
+    /// −|v| per lane (the sign bit set: −0 at ±0).
+    var negativeAbsolute: Self { get }
     /// sign(v) per lane, 0 at 0.
     var sign: Self { get }
     /// v clipped to [−bound, bound].
@@ -31,6 +33,9 @@ extension SIMD8: FloatVector where Scalar == Double {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Double>.self)
     }
     @inline(__always) var absolute: Self { replacing(with: -self, where: self .< 0) }
+    @inline(__always) var negativeAbsolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) | (1 << 63), to: Self.self)
+    }
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
@@ -55,6 +60,9 @@ extension SIMD16: FloatVector where Scalar == Float {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD16<Float>.self)
     }
     @inline(__always) var absolute: Self { replacing(with: -self, where: self .< 0) }
+    @inline(__always) var negativeAbsolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) | (1 << 31), to: Self.self)
+    }
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
