@@ -66,7 +66,8 @@ struct ExponentialVectorRho<V: FloatVector>: VectorRho {
     @inline(__always) func value(_ u: V, exponential e: V) -> V { e }
     @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
     @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
-        // Selected rather than multiplied by sign(u), so that a NaN lane gives 0 as the scalar does.
-        V().replacing(with: e, whereAbove: u, 0).replacing(with: -e, whereAbove: -u, 0)
+        // e with u's sign, selected rather than multiplied by sign(u), so that 0 and NaN lanes
+        // give 0 as the scalar does.
+        V().replacing(with: e.withSign(of: u), whereAbove: u.absolute, 0)
     }
 }

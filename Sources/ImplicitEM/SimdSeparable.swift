@@ -12,6 +12,8 @@ protocol FloatVector: SIMD where Scalar: IEFloat {
     var absolute: Self { get }
     /// −|v| per lane (the sign bit set: −0 at ±0).
     var negativeAbsolute: Self { get }
+    /// |v| with the sign bit of `other`, per lane.
+    func withSign(of other: Self) -> Self
     /// sign(v) per lane, 0 at 0.
     var sign: Self { get }
     /// v clipped to [−bound, bound].
@@ -32,9 +34,16 @@ extension SIMD8: FloatVector where Scalar == Double {
     @inline(__always) func store(to p: UnsafeMutablePointer<Double>) {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Double>.self)
     }
-    @inline(__always) var absolute: Self { replacing(with: -self, where: self .< 0) }
+    /// The sign bit cleared (+0 at −0).
+    @inline(__always) var absolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) & ~(1 << 63), to: Self.self)
+    }
     @inline(__always) var negativeAbsolute: Self {
         unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) | (1 << 63), to: Self.self)
+    }
+    @inline(__always) func withSign(of other: Self) -> Self {
+        let sign = unsafeBitCast(other, to: SIMD8<UInt64>.self) & (1 << 63)
+        return unsafeBitCast(unsafeBitCast(absolute, to: SIMD8<UInt64>.self) | sign, to: Self.self)
     }
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
@@ -59,9 +68,16 @@ extension SIMD16: FloatVector where Scalar == Float {
     @inline(__always) func store(to p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD16<Float>.self)
     }
-    @inline(__always) var absolute: Self { replacing(with: -self, where: self .< 0) }
+    /// The sign bit cleared (+0 at −0).
+    @inline(__always) var absolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) & ~(1 << 31), to: Self.self)
+    }
     @inline(__always) var negativeAbsolute: Self {
         unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) | (1 << 31), to: Self.self)
+    }
+    @inline(__always) func withSign(of other: Self) -> Self {
+        let sign = unsafeBitCast(other, to: SIMD16<UInt32>.self) & (1 << 31)
+        return unsafeBitCast(unsafeBitCast(absolute, to: SIMD16<UInt32>.self) | sign, to: Self.self)
     }
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
