@@ -11,7 +11,8 @@ import Darwin
 // so that one lane never sends the whole vector to a slower path.
 //
 // The exponential: Cody–Waite reduction x = n·ln2 + r (|r| ≤ ln2/2, ln2 split so that
-// n·ln2hi is exact), a Taylor polynomial whose truncation is far below half an ulp, and 2^n
+// n·ln2hi is exact), a Taylor polynomial whose truncation is far below half an ulp (its upper
+// terms by Estrin's scheme: the row loops are bound by the latency of its chain), and 2^n
 // built in the exponent bits as 2^⌊n/2⌋·2^(n−⌊n/2⌋), two normal factors, so that results in
 // the subnormal range round once and results beyond the range overflow to +∞ or round to 0.
 // Within about 1 ulp everywhere.
@@ -31,21 +32,21 @@ extension SIMD8 where Scalar == Double {
         // Beyond [−746, 710] e^x is 0 or +∞ in every rounding; −∞ clamps to 0, NaN passes through.
         let x = replacing(with: -746, where: self .< -746).replacing(with: 710, where: self .> 710)
         let magic = Self(repeating: 0x1.8p52)  // adding it rounds to an integer in the low bits
-        let shifted = x * 1.4426950408889634 + magic
+        let shifted = magic.addingProduct(x, 1.4426950408889634)
         let n = shifted - magic
-        let r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
-        var p = Self(repeating: 1.0 / 6227020800.0)  // 1/13!
-        p = Self(repeating: 1.0 / 479001600.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 39916800.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 3628800.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 362880.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 40320.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 5040.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 720.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 120.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 24.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 6.0).addingProduct(p, r)
-        p = Self(repeating: 0.5).addingProduct(p, r)
+        // n·ln2hi is exact, so the first fused step rounds as x − n·ln2hi does.
+        let r = x.addingProduct(n, -6.93147180369123816490e-01).addingProduct(n, -1.90821492927058770002e-10)
+        // 1/2! + r/3! + … + r^11/13! by Estrin's scheme (dependency depth 4, not 11), then
+        // 1 + r(1 + r·q) as before.
+        let r2 = r * r, r4 = r2 * r2, r8 = r4 * r4
+        let q01 = Self(repeating: 0.5).addingProduct(r, 1.0 / 6.0)
+        let q23 = Self(repeating: 1.0 / 24.0).addingProduct(r, 1.0 / 120.0)
+        let q45 = Self(repeating: 1.0 / 720.0).addingProduct(r, 1.0 / 5040.0)
+        let q67 = Self(repeating: 1.0 / 40320.0).addingProduct(r, 1.0 / 362880.0)
+        let q89 = Self(repeating: 1.0 / 3628800.0).addingProduct(r, 1.0 / 39916800.0)
+        let q1011 = Self(repeating: 1.0 / 479001600.0).addingProduct(r, 1.0 / 6227020800.0)
+        let q03 = q01.addingProduct(r2, q23), q47 = q45.addingProduct(r2, q67), q811 = q89.addingProduct(r2, q1011)
+        var p = q03.addingProduct(r4, q47).addingProduct(r8, q811)
         p = Self(repeating: 1.0).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
         // The low bits of `shifted` hold n in [−1077, 1025]; biased = n + 2048 > 0 and
@@ -119,15 +120,15 @@ extension SIMD16 where Scalar == Float {
         // Beyond [−104, 89] e^x is 0 or +∞ in every rounding.
         let x = replacing(with: -104, where: self .< -104).replacing(with: 89, where: self .> 89)
         let magic = Self(repeating: 0x1.8p23)
-        let shifted = x * 1.44269504 + magic
+        let shifted = magic.addingProduct(x, 1.44269504)
         let n = shifted - magic
-        let r = (x - n * 0.693359375) - n * -2.12194440e-4
-        var p = Self(repeating: 1.0 / 5040.0)  // 1/7!
-        p = Self(repeating: 1.0 / 720.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 120.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 24.0).addingProduct(p, r)
-        p = Self(repeating: 1.0 / 6.0).addingProduct(p, r)
-        p = Self(repeating: 0.5).addingProduct(p, r)
+        let r = x.addingProduct(n, -0.693359375).addingProduct(n, 2.12194440e-4)
+        // 1/2! + r/3! + … + r^5/7! by Estrin's scheme, then 1 + r(1 + r·q).
+        let r2 = r * r
+        let q01 = Self(repeating: 0.5).addingProduct(r, 1.0 / 6.0)
+        let q23 = Self(repeating: 1.0 / 24.0).addingProduct(r, 1.0 / 120.0)
+        let q45 = Self(repeating: 1.0 / 720.0).addingProduct(r, 1.0 / 5040.0)
+        var p = q01.addingProduct(r2, q23).addingProduct(r2 * r2, q45)
         p = Self(repeating: 1.0).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
         // n in [−150, 129]; biased = n + 256, half = ⌊n/2⌋ + 128 (as for float64).

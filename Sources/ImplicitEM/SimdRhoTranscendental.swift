@@ -7,21 +7,34 @@
 /// logistic: ρ = max(−u, 0) + log1p(e^(−|u|)), ρ′ = −1/(1 + e^u). ρ(0) = log 2.
 struct LogisticVectorRho<V: FloatVector>: VectorRho {
     var scalar: LogisticRho<V.Scalar> { LogisticRho() }
-    @inline(__always) func value(_ u: V) -> V {
-        let e = VectorMath.exp(-u.absolute)
-        return V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
+    /// base = max(−u, 0), t = e^(−|u|) ≤ 1.
+    static var hasLogForm: Bool { true }
+    @inline(__always) func logTerm(_ u: V) -> V { exponential(u) }
+    @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum + V().replacing(with: -u, whereAbove: -u, 0) }
+    /// e = e^(−|u|), shared by ρ and ρ′.
+    static var sharesExponential: Bool { true }
+    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(u.negativeAbsolute) }
+    @inline(__always) func value(_ u: V) -> V { value(u, exponential: exponential(u)) }
+    @inline(__always) func value(_ u: V, exponential e: V) -> V {
+        V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
     }
-    @inline(__always) func derivative(_ u: V) -> V {
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
+    @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
         // −e^(−|u|)/(1 + e^(−|u|)) for u > 0, −1/(1 + e^(−|u|)) otherwise (equal at 0).
-        let e = VectorMath.exp(-u.absolute)
-        return -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
+        -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
     }
 }
 
 /// student_t: ρ = log1p(w²), w = |u|/√ν; far out (w above 1/ulp) 2(log|u| − log√ν).
 struct StudentTVectorRho<V: FloatVector>: VectorRho {
     let scalar: StudentTRho<V.Scalar>
-    @inline(__always) var productScale: V.Scalar? { scalar.invSqrtNu }
+    static var hasLogForm: Bool { true }
+    /// t = w²; above 1/ulp the product form would lose the 1 of 1 + w².
+    @inline(__always) func logTerm(_ u: V) -> V {
+        let w = u * scalar.invSqrtNu
+        return w * w
+    }
+    @inline(__always) var logTermLimit: V.Scalar { V.Scalar.self == Double.self ? 1e16 : 1e4 }
     @inline(__always) func value(_ u: V) -> V {
         // One logarithm for both branches: log1p(w²) near, log|u| far.
         let a = u.absolute, large = largeArgument(V.Scalar.self)
@@ -46,10 +59,15 @@ struct StudentTVectorRho<V: FloatVector>: VectorRho {
 /// exponential: ρ = e^|u| (+∞ beyond the range, as the scalar), ρ′ = sign(u)·e^|u|. ρ(0) = 1.
 struct ExponentialVectorRho<V: FloatVector>: VectorRho {
     var scalar: ExponentialRho<V.Scalar> { ExponentialRho() }
-    @inline(__always) func value(_ u: V) -> V { VectorMath.exp(u.absolute) }
-    @inline(__always) func derivative(_ u: V) -> V {
-        // Selected rather than multiplied by sign(u), so that a NaN lane gives 0 as the scalar does.
-        let e = VectorMath.exp(u.absolute)
-        return V().replacing(with: e, whereAbove: u, 0).replacing(with: -e, whereAbove: -u, 0)
+    /// e = e^|u| = ρ, shared by ρ and ρ′.
+    static var sharesExponential: Bool { true }
+    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(u.absolute) }
+    @inline(__always) func value(_ u: V) -> V { exponential(u) }
+    @inline(__always) func value(_ u: V, exponential e: V) -> V { e }
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
+    @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
+        // e with u's sign, selected rather than multiplied by sign(u), so that 0 and NaN lanes
+        // give 0 as the scalar does.
+        V().replacing(with: e.withSign(of: u), whereAbove: u.absolute, 0)
     }
 }

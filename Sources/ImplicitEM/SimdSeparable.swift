@@ -10,6 +10,10 @@ protocol FloatVector: SIMD where Scalar: IEFloat {
     func store(to p: UnsafeMutablePointer<Scalar>)
     /// |v| per lane.
     var absolute: Self { get }
+    /// −|v| per lane (the sign bit set: −0 at ±0).
+    var negativeAbsolute: Self { get }
+    /// |v| with the sign bit of `other`, per lane.
+    func withSign(of other: Self) -> Self
     /// sign(v) per lane, 0 at 0.
     var sign: Self { get }
     /// v clipped to [−bound, bound].
@@ -30,7 +34,17 @@ extension SIMD8: FloatVector where Scalar == Double {
     @inline(__always) func store(to p: UnsafeMutablePointer<Double>) {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Double>.self)
     }
-    @inline(__always) var absolute: Self { replacing(with: -self, where: self .< 0) }
+    /// The sign bit cleared (+0 at −0).
+    @inline(__always) var absolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) & ~(1 << 63), to: Self.self)
+    }
+    @inline(__always) var negativeAbsolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) | (1 << 63), to: Self.self)
+    }
+    @inline(__always) func withSign(of other: Self) -> Self {
+        let sign = unsafeBitCast(other, to: SIMD8<UInt64>.self) & (1 << 63)
+        return unsafeBitCast(unsafeBitCast(absolute, to: SIMD8<UInt64>.self) | sign, to: Self.self)
+    }
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
@@ -54,7 +68,17 @@ extension SIMD16: FloatVector where Scalar == Float {
     @inline(__always) func store(to p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD16<Float>.self)
     }
-    @inline(__always) var absolute: Self { replacing(with: -self, where: self .< 0) }
+    /// The sign bit cleared (+0 at −0).
+    @inline(__always) var absolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) & ~(1 << 31), to: Self.self)
+    }
+    @inline(__always) var negativeAbsolute: Self {
+        unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) | (1 << 31), to: Self.self)
+    }
+    @inline(__always) func withSign(of other: Self) -> Self {
+        let sign = unsafeBitCast(other, to: SIMD16<UInt32>.self) & (1 << 31)
+        return unsafeBitCast(unsafeBitCast(absolute, to: SIMD16<UInt32>.self) | sign, to: Self.self)
+    }
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
@@ -90,9 +114,21 @@ protocol VectorRho {
     func adding(_ sum: V, _ u: V) -> V
     /// ρ′(u), and ∂ρ/∂shape(u) when asked (0 otherwise); a kernel may share work between them.
     func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V)
-    /// c where ρ(u) = log(1 + (c·u)²) (student_t), whose sum over dimensions is one logarithm
-    /// of a product; nil for the other kernels.
-    var productScale: V.Scalar? { get }
+    /// Whether ρ(u) = base(u) + log(1 + t(u)) with t ≥ 0 (logistic, student_t), so that the
+    /// sum over dimensions is Σ base + one logarithm of a product.
+    static var hasLogForm: Bool { get }
+    /// t(u) of the log form.
+    func logTerm(_ u: V) -> V
+    /// sum + base(u) (sum itself where base = 0).
+    func addingBase(_ sum: V, _ u: V) -> V
+    /// The t above which the product would lose digits (every t at most 1: infinity).
+    var logTermLimit: V.Scalar { get }
+    /// Whether ρ and ρ′ both come from one e = `exponential(u)` (logistic, exponential), which
+    /// the forward then keeps for the backward of the same rows.
+    static var sharesExponential: Bool { get }
+    func exponential(_ u: V) -> V
+    func value(_ u: V, exponential e: V) -> V
+    func derivative(_ u: V, exponential e: V) -> V
 }
 
 extension VectorRho {
@@ -102,7 +138,14 @@ extension VectorRho {
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         (derivative(u), wantShape ? shapeDerivative(u) : V())
     }
-    @inline(__always) var productScale: V.Scalar? { nil }
+    static var hasLogForm: Bool { false }
+    @inline(__always) func logTerm(_ u: V) -> V { V() }
+    @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum }
+    @inline(__always) var logTermLimit: V.Scalar { .infinity }
+    static var sharesExponential: Bool { false }
+    @inline(__always) func exponential(_ u: V) -> V { V() }
+    @inline(__always) func value(_ u: V, exponential e: V) -> V { value(u) }
+    @inline(__always) func derivative(_ u: V, exponential e: V) -> V { derivative(u) }
 }
 
 struct GaussianVectorRho<V: FloatVector>: VectorRho {
@@ -205,6 +248,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     let unusedGx: UnsafeMutablePointer<T>
     /// The pair state, as Ints (see `State`).
     let state: UnsafeMutableRawPointer
+    /// The e of both rows of the energy pair (D×Kp each), where the kernel shares one.
+    let shared: UnsafeMutablePointer<T>
     /// The largest |u| at which ρ′ is finite: e^|u| overflows beyond log(greatest finite).
     let derivativeLimit: T
 
@@ -237,10 +282,11 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         (State.slots * MemoryLayout<Int>.size + MemoryLayout<T>.size - 1) / MemoryLayout<T>.size
     }
 
-    /// The per-partition scratch this model needs, in values of T.
-    static func scratchSize(d: Int, k: Int) throws -> Int {
+    /// The per-partition scratch this model needs, in values of T (with the kept e of a
+    /// kernel that shares them).
+    static func scratchSize(d: Int, k: Int, sharing: Bool) throws -> Int {
         let plane = try planeSize(d: d, k: k)
-        let (size, overflow) = try checkedProduct(4, plane, "the component lanes")
+        let (size, overflow) = try checkedProduct(sharing ? 6 : 4, plane, "the component lanes")
             .addingReportingOverflow(4 * padded(k) + V.scalarCount + 3 * max(d, 1) + stateValues)
         if overflow { throw ImplicitEMError(.badSize, "the component lanes' size overflows") }
         return size
@@ -262,6 +308,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         shapeSum = energyPair + 2 * padded
         muReach = shapeSum + V.scalarCount; inverseReach = muReach + max(d, 1); unusedGx = inverseReach + max(d, 1)
         state = UnsafeMutableRawPointer(unusedGx + max(d, 1))
+        shared = unusedGx + max(d, 1) + Self.stateValues
         derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
             ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
         // Transpose the parameters; zero the sums and the padding.
@@ -290,17 +337,29 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     }
 
     /// The energies of rows a and b (b may be a) into `energyPair`.
+    /// The distance between the two rows' kept e.
+    @inline(__always) private var sharedPlane: Int { d &* padded }
+
     @inline(__always)
     private func energyPairs(_ a: Int, _ b: Int) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         for c in 0 ..< chunks {
-            if let scale = rho.productScale, productEnergies(xa, xb, chunk: c, scale) { continue }
+            if VR.hasLogForm, productEnergies(xa, xb, chunk: c) { continue }
             var accA = V(), accB = V()
             var at = c &* lanes
             for i in 0 ..< d {
                 let m = V(loading: muT + at), f = V(loading: inverseT + at)
-                accA = rho.adding(accA, (V(repeating: xa[i]) - m) * f)
-                accB = rho.adding(accB, (V(repeating: xb[i]) - m) * f)
+                let ua = (V(repeating: xa[i]) - m) * f, ub = (V(repeating: xb[i]) - m) * f
+                if VR.sharesExponential {
+                    let ea = rho.exponential(ua), eb = rho.exponential(ub)
+                    ea.store(to: shared + at)
+                    eb.store(to: shared + sharedPlane + at)
+                    accA += rho.value(ua, exponential: ea)
+                    accB += rho.value(ub, exponential: eb)
+                } else {
+                    accA = rho.adding(accA, ua)
+                    accB = rho.adding(accB, ub)
+                }
                 at &+= padded
             }
             accA.store(to: energyPair + c &* lanes)
@@ -308,28 +367,47 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         }
     }
 
-    /// d = Σ_i log(1 + w_i²), w = u·scale, as one log1p of q = Π_i (1 + w_i²) − 1, carried as
-    /// q ← (q + w²) + q·w² so that small w keep their digits. False (nothing stored) when some
-    /// w² is too large for the product to stay exact and finite: the caller then sums ρ.
+    /// d = Σ_i base(u_i) + Σ_i log(1 + t_i) with the second sum as one log1p of
+    /// q = Π_i (1 + t_i) − 1, carried as q ← (q + t) + q·t so that small t keep their digits;
+    /// one product per block of dimensions short enough that a product of t ≤ 1 stays finite.
+    /// False (nothing stored) when some t is above the limit or a product is not finite: the
+    /// caller then sums ρ.
     @inline(__always)
-    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>, chunk c: Int, _ scale: T) -> Bool {
+    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>, chunk c: Int) -> Bool {
         let lanes = V.scalarCount
-        let limit: T = T.self == Double.self ? 1e16 : 1e4
-        var qa = V(), qb = V(), far = V()
-        var at = c &* lanes
-        for i in 0 ..< d {
-            let m = V(loading: muT + at), f = V(loading: inverseT + at)
-            let wa = (V(repeating: xa[i]) - m) * f * scale, wb = (V(repeating: xb[i]) - m) * f * scale
-            let sa = wa * wa, sb = wb * wb
-            qa = (qa + sa).addingProduct(qa, sa)
-            qb = (qb + sb).addingProduct(qb, sb)
-            far = far.replacing(with: V(repeating: 1), whereAbove: sa, limit)
-                .replacing(with: V(repeating: 1), whereAbove: sb, limit)
-            at &+= padded
+        let limit = rho.logTermLimit
+        let block = T.self == Double.self ? 1000 : 100  // 2^block below the greatest finite
+        var baseA = V(), baseB = V(), logA = V(), logB = V()
+        var start = 0
+        while start < d {
+            let end = min(start &+ block, d)
+            var qa = V(), qb = V(), far = V()
+            var at = start &* padded &+ c &* lanes
+            for i in start ..< end {
+                let m = V(loading: muT + at), f = V(loading: inverseT + at)
+                let ua = (V(repeating: xa[i]) - m) * f, ub = (V(repeating: xb[i]) - m) * f
+                let ta = rho.logTerm(ua), tb = rho.logTerm(ub)
+                if VR.sharesExponential {
+                    ta.store(to: shared + at)
+                    tb.store(to: shared + sharedPlane + at)
+                }
+                qa = (qa + ta).addingProduct(qa, ta)
+                qb = (qb + tb).addingProduct(qb, tb)
+                baseA = rho.addingBase(baseA, ua)
+                baseB = rho.addingBase(baseB, ub)
+                if limit < .infinity {
+                    far = far.replacing(with: V(repeating: 1), whereAbove: ta, limit)
+                        .replacing(with: V(repeating: 1), whereAbove: tb, limit)
+                }
+                at &+= padded
+            }
+            guard far.total == 0, (qa + qb).total.isFinite else { return false }
+            logA += VectorMath.log1p(qa)
+            logB += VectorMath.log1p(qb)
+            start = end
         }
-        guard far.total == 0, (qa + qb).total.isFinite else { return false }
-        VectorMath.log1p(qa).store(to: energyPair + c &* lanes)
-        VectorMath.log1p(qb).store(to: energyPair + padded + c &* lanes)
+        (baseA + logA).store(to: energyPair + c &* lanes)
+        (baseB + logB).store(to: energyPair + padded + c &* lanes)
         return true
     }
 
@@ -353,11 +431,27 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         scalar.logEnergy(row: n, component: kk, scratch: scratch)
     }
 
+    /// The e the forward kept for rows a and b, when both are rows of the last energy pair (a
+    /// row whose backward took the scalar loop breaks the pairs); recomputed otherwise, to
+    /// the same bits.
+    @inline(__always)
+    private func kept(_ a: Int, _ b: Int) -> (a: UnsafePointer<T>, b: UnsafePointer<T>)? {
+        let first = get(.energyRow), count = get(.energyCount)
+        guard first >= 0 else { return nil }
+        func slot(_ row: Int) -> UnsafePointer<T>? {
+            if row == first { return UnsafePointer(shared) }
+            if count == 2 && row == first + 1 { return UnsafePointer(shared + sharedPlane) }
+            return nil
+        }
+        guard let ka = slot(a), let kb = slot(b) else { return nil }
+        return (ka, kb)
+    }
+
     /// For rows a and b (coefficients in `coefficientPair`): adds c·ρ′(u) and c·ρ′(u)·u to the
     /// sums and Σ_k c·ρ′(u)/s to ga and gb.
     @inline(__always)
     private func backwardPair(_ a: Int, _ b: Int, _ ga: UnsafeMutablePointer<T>, _ gb: UnsafeMutablePointer<T>,
-                              wantShape: Bool) {
+                              wantShape: Bool, kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)?) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         let coefA = coefficientPair, coefB = coefficientPair + padded
         var shapeAcc = V()
@@ -369,7 +463,14 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 let f = V(loading: inverseT + at), m = V(loading: muT + at)
                 let ua = (xai - m) * f, ub = (xbi - m) * f
                 let ca = V(loading: coefA + c &* lanes), cb = V(loading: coefB + c &* lanes)
-                let da = rho.derivatives(ua, wantShape: wantShape), db = rho.derivatives(ub, wantShape: wantShape)
+                let da: (derivative: V, shape: V), db: (derivative: V, shape: V)
+                if VR.sharesExponential, let kept {
+                    da = (rho.derivative(ua, exponential: V(loading: kept.a + at)), V())
+                    db = (rho.derivative(ub, exponential: V(loading: kept.b + at)), V())
+                } else {
+                    da = rho.derivatives(ua, wantShape: wantShape)
+                    db = rho.derivatives(ub, wantShape: wantShape)
+                }
                 let pa = ca * da.derivative, pb = cb * db.derivative
                 (V(loading: pullSums + at) + (pa + pb)).store(to: pullSums + at)
                 V(loading: pullUSums + at).addingProduct(pa, ua).addingProduct(pb, ub).store(to: pullUSums + at)
@@ -409,11 +510,14 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         let first = get(.pendingRow)
         let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
         set(.pending, 0)
-        // Literal flags, so that each copy of the loop is compiled without the test.
-        if grads.shape != nil {
-            backwardPair(first, n, firstGx, target, wantShape: true)
+        // Literal flags, so that each copy of the loop is compiled without the test. A kernel
+        // that shares e has no shape parameter.
+        if VR.sharesExponential, let kept = kept(first, n) {
+            backwardPair(first, n, firstGx, target, wantShape: false, kept: kept)
+        } else if grads.shape != nil {
+            backwardPair(first, n, firstGx, target, wantShape: true, kept: nil)
         } else {
-            backwardPair(first, n, firstGx, target, wantShape: false)
+            backwardPair(first, n, firstGx, target, wantShape: false, kept: nil)
         }
     }
 
@@ -425,7 +529,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             let row = get(.pendingRow)
             let rowGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
             set(.pending, 0)
-            backwardPair(row, row, rowGx, unusedGx, wantShape: grads.shape != nil)
+            backwardPair(row, row, rowGx, unusedGx, wantShape: grads.shape != nil, kept: nil)
         }
         if let gMu = grads.mu {
             for kk in 0 ..< k {
@@ -493,7 +597,12 @@ private func passRowsVectorized<F: VectorScalar>(_ s: Setup<F>, _ t: PassTargets
 /// The per-partition scratch, in values of T, the vector model needs beyond the row scratch.
 func vectorScratchSize<T: IEFloat>(_ s: Setup<T>) throws -> Int {
     guard s.kernel.isSeparable, s.x != nil else { return 0 }
-    if T.self == Double.self { return try VectorSeparableModel<GaussianVectorRho<SIMD8<Double>>>.scratchSize(d: s.d, k: s.k) }
-    if T.self == Float.self { return try VectorSeparableModel<GaussianVectorRho<SIMD16<Float>>>.scratchSize(d: s.d, k: s.k) }
+    let sharing = s.kernel == .logistic || s.kernel == .exponential
+    if T.self == Double.self {
+        return try VectorSeparableModel<GaussianVectorRho<SIMD8<Double>>>.scratchSize(d: s.d, k: s.k, sharing: sharing)
+    }
+    if T.self == Float.self {
+        return try VectorSeparableModel<GaussianVectorRho<SIMD16<Float>>>.scratchSize(d: s.d, k: s.k, sharing: sharing)
+    }
     return 0
 }

@@ -159,10 +159,40 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
+    /// logistic's energy as Σ max(−u, 0) + one log1p of Π(1 + e^(−|u|)) − 1, in blocks of
+    /// dimensions: rows a hair from their centre, ordinary rows and rows far out (where the
+    /// e^(−|u|) are tiny and the product keeps their digits), and D long enough for several
+    /// blocks in both precisions, against the plain sum of log1p(e^(−|u|)) in float64.
+    func testLogisticProductForm() throws {
+        func truth(_ q: ProblemData, _ n: Int, _ k: Int) -> Double {
+            (0 ..< q.d).reduce(0.0) { sum, i in
+                let u = (q.x![n * q.d + i] - q.mu![k * q.d + i]) / q.scale![k * q.d + i]
+                return sum + max(-u, 0) + Double.log1p(Double.exp(-abs(u)))
+            }
+        }
+        for d in [16, 37, 250, 2100] {
+            var p = ProblemData.random(.logistic, shape: .perDimension, n: 6, k: 9, d: d, seed: UInt64(d))
+            for i in 0 ..< p.d {
+                p.x![i] = p.mu![i] + 1e-9 * Double(i % 7 + 1)                   // row 0 at centre 0
+                p.x![p.d + i] = p.mu![p.d + i] + (i % 2 == 0 ? 40 : -35)        // row 1 far from centre 1
+                p.x![2 * p.d + i] = 25 * Double(i % 3) - 20                      // row 2 far from all
+            }
+            let e = try forward(p, Double.self).energies
+            let p32 = p.roundedToFloat()
+            let e32 = try forward(p32, Float.self).energies
+            for n in 0 ..< p.n {
+                for k in 0 ..< p.k {
+                    assertClose(e[n * p.k + k], truth(p, n, k), rel: 1e-13, "logistic d=\(d) [\(n),\(k)]")
+                    assertClose(e32[n * p.k + k], truth(p32, n, k), rel: 1e-5, "logistic float32 d=\(d) [\(n),\(k)]")
+                }
+            }
+        }
+    }
+
     /// A row far enough out that its u could overflow takes the scalar backward between
     /// paired rows; the gradients equal the sums of the rows' gradients computed one by one.
     func testFarRowBetweenPairs() throws {
-        for kernel in [Kernel.gaussian, .laplace, .huber, .pseudoHuber] {
+        for kernel in [Kernel.gaussian, .laplace, .huber, .pseudoHuber, .logistic, .exponential] {
             var p = ProblemData.random(kernel, shape: .perDimension, n: 5, k: 4, d: 3, seed: 23)
             p.x![2 * p.d] = 1e308           // row 2, dimension 0
             p.scale![3 * p.d] = 1e308       // component 3 sees it at u ≈ 1; the others overflow
