@@ -9,17 +9,18 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
     var scalar: LogisticRho<V.Scalar> { LogisticRho() }
     /// base = max(−u, 0), t = e^(−|u|) ≤ 1.
     static var hasLogForm: Bool { true }
-    @inline(__always) func logTerm(_ u: V) -> V { exponential(u) }
+    @inline(__always) func logTerm(_ u: V) -> V { keptTerm(u) }
     @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum + V().replacing(with: -u, whereAbove: -u, 0) }
     /// e = e^(−|u|), shared by ρ and ρ′.
-    static var sharesExponential: Bool { true }
-    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(u.negativeAbsolute) }
-    @inline(__always) func value(_ u: V) -> V { value(u, exponential: exponential(u)) }
-    @inline(__always) func value(_ u: V, exponential e: V) -> V {
-        V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e)
+    static var keepsTerm: Bool { true }
+    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.exp(u.negativeAbsolute) }
+    @inline(__always) func value(_ u: V) -> V { valueKeeping(u).value }
+    @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
+        let e = keptTerm(u)
+        return (V().replacing(with: -u, whereAbove: -u, 0) + VectorMath.log1p(e), e)
     }
-    @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
-    @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, kept: keptTerm(u)) }
+    @inline(__always) func derivative(_ u: V, kept e: V) -> V {
         // −e^(−|u|)/(1 + e^(−|u|)) for u > 0, −1/(1 + e^(−|u|)) otherwise (equal at 0).
         -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
     }
@@ -60,12 +61,15 @@ struct StudentTVectorRho<V: FloatVector>: VectorRho {
 struct ExponentialVectorRho<V: FloatVector>: VectorRho {
     var scalar: ExponentialRho<V.Scalar> { ExponentialRho() }
     /// e = e^|u| = ρ, shared by ρ and ρ′.
-    static var sharesExponential: Bool { true }
-    @inline(__always) func exponential(_ u: V) -> V { VectorMath.exp(u.absolute) }
-    @inline(__always) func value(_ u: V) -> V { exponential(u) }
-    @inline(__always) func value(_ u: V, exponential e: V) -> V { e }
-    @inline(__always) func derivative(_ u: V) -> V { derivative(u, exponential: exponential(u)) }
-    @inline(__always) func derivative(_ u: V, exponential e: V) -> V {
+    static var keepsTerm: Bool { true }
+    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.exp(u.absolute) }
+    @inline(__always) func value(_ u: V) -> V { keptTerm(u) }
+    @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
+        let e = keptTerm(u)
+        return (e, e)
+    }
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, kept: keptTerm(u)) }
+    @inline(__always) func derivative(_ u: V, kept e: V) -> V {
         // e with u's sign, selected rather than multiplied by sign(u), so that 0 and NaN lanes
         // give 0 as the scalar does.
         V().replacing(with: e.withSign(of: u), whereAbove: u.absolute, 0)

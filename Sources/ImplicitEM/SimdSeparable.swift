@@ -123,12 +123,14 @@ protocol VectorRho {
     func addingBase(_ sum: V, _ u: V) -> V
     /// The t above which the product would lose digits (every t at most 1: infinity).
     var logTermLimit: V.Scalar { get }
-    /// Whether ρ and ρ′ both come from one e = `exponential(u)` (logistic, exponential), which
-    /// the forward then keeps for the backward of the same rows.
-    static var sharesExponential: Bool { get }
-    func exponential(_ u: V) -> V
-    func value(_ u: V, exponential e: V) -> V
-    func derivative(_ u: V, exponential e: V) -> V
+    /// Whether the forward keeps a term t = `keptTerm(u)` from which the backward gets ρ′
+    /// without its costly part (logistic, exponential: e^(∓|u|); pseudo_huber: 1/√(1 + w²)).
+    /// ρ′ from a kept t and from a recomputed one are the same bits.
+    static var keepsTerm: Bool { get }
+    func keptTerm(_ u: V) -> V
+    /// ρ(u) and t(u), sharing their work.
+    func valueKeeping(_ u: V) -> (value: V, term: V)
+    func derivative(_ u: V, kept t: V) -> V
 }
 
 extension VectorRho {
@@ -142,10 +144,10 @@ extension VectorRho {
     @inline(__always) func logTerm(_ u: V) -> V { V() }
     @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum }
     @inline(__always) var logTermLimit: V.Scalar { .infinity }
-    static var sharesExponential: Bool { false }
-    @inline(__always) func exponential(_ u: V) -> V { V() }
-    @inline(__always) func value(_ u: V, exponential e: V) -> V { value(u) }
-    @inline(__always) func derivative(_ u: V, exponential e: V) -> V { derivative(u) }
+    static var keepsTerm: Bool { false }
+    @inline(__always) func keptTerm(_ u: V) -> V { V() }
+    @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) { (value(u), V()) }
+    @inline(__always) func derivative(_ u: V, kept t: V) -> V { derivative(u) }
 }
 
 struct GaussianVectorRho<V: FloatVector>: VectorRho {
@@ -192,25 +194,37 @@ struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     /// w = u/δ.
     @inline(__always) func scaled(_ u: V) -> V { divides ? u / scalar.delta : u * inverseDelta }
 
-    @inline(__always) func value(_ u: V) -> V {
-        let a = u.absolute, delta = scalar.delta
+    /// q = √(1 + w²) and r = 1/(q(q + 1)), for |u|: 1/q = (q + 1)·r and 1/(q + 1) = q·r with
+    /// one division.
+    @inline(__always) private func roots(_ a: V) -> (w: V, w2: V, q: V, r: V) {
         let w = scaled(a)
-        let q = (1 + w * w).root
-        return (a * (a / (q + 1))).replacing(with: (a - delta) * delta, whereAbove: w, largeArgument(V.Scalar.self))
+        let w2 = w * w
+        let q = (1 + w2).root
+        return (w, w2, q, 1 / (q * (q + 1)))
     }
-    @inline(__always) func derivative(_ u: V) -> V {
-        let w = scaled(u)
-        return (u / (1 + w * w).root).replacing(with: u.sign * scalar.delta, whereAbove: w.absolute,
-                                                largeArgument(V.Scalar.self))
+    @inline(__always) func value(_ u: V) -> V { valueKeeping(u).value }
+    /// ρ = |u|·(|u|·q·r) = u²/(q + 1) (no u² that could overflow before the division), and
+    /// t = 1/q = (q + 1)·r, the backward's ρ′/u.
+    static var keepsTerm: Bool { true }
+    @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
+        let a = u.absolute, delta = scalar.delta
+        let (w, _, q, r) = roots(a)
+        let value = (a * ((a * q) * r)).replacing(with: (a - delta) * delta, whereAbove: w, largeArgument(V.Scalar.self))
+        return (value, (q + 1) * r)
+    }
+    @inline(__always) func keptTerm(_ u: V) -> V {
+        let (_, _, q, r) = roots(u.absolute)
+        return (q + 1) * r
+    }
+    @inline(__always) func derivative(_ u: V) -> V { derivative(u, kept: keptTerm(u)) }
+    @inline(__always) func derivative(_ u: V, kept t: V) -> V {
+        (u * t).replacing(with: u.sign * scalar.delta, whereAbove: scaled(u.absolute), largeArgument(V.Scalar.self))
     }
     @inline(__always) func shapeDerivative(_ u: V) -> V { derivatives(u, wantShape: true).shape }
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         if !wantShape { return (derivative(u), V()) }
         let a = u.absolute, delta = scalar.delta, large = largeArgument(V.Scalar.self)
-        let w = scaled(a)
-        let w2 = w * w
-        let q = (1 + w2).root
-        let r = 1 / (q * (q + 1))  // 1/q = (q + 1)·r, 1/(q + 1) = q·r
+        let (w, w2, q, r) = roots(a)
         let derivative = (u * ((q + 1) * r)).replacing(with: u.sign * delta, whereAbove: w, large)
         let shape = (delta * (w2 * r) * (w2 * (q * r))).replacing(with: a - 2 * delta, whereAbove: w, large)
         return (derivative, shape)
@@ -337,7 +351,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     }
 
     /// The energies of rows a and b (b may be a) into `energyPair`.
-    /// The distance between the two rows' kept e.
+    /// The distance between the two rows' kept terms.
     @inline(__always) private var sharedPlane: Int { d &* padded }
 
     @inline(__always)
@@ -350,12 +364,12 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             for i in 0 ..< d {
                 let m = V(loading: muT + at), f = V(loading: inverseT + at)
                 let ua = (V(repeating: xa[i]) - m) * f, ub = (V(repeating: xb[i]) - m) * f
-                if VR.sharesExponential {
-                    let ea = rho.exponential(ua), eb = rho.exponential(ub)
-                    ea.store(to: shared + at)
-                    eb.store(to: shared + sharedPlane + at)
-                    accA += rho.value(ua, exponential: ea)
-                    accB += rho.value(ub, exponential: eb)
+                if VR.keepsTerm {
+                    let a = rho.valueKeeping(ua), b = rho.valueKeeping(ub)
+                    a.term.store(to: shared + at)
+                    b.term.store(to: shared + sharedPlane + at)
+                    accA += a.value
+                    accB += b.value
                 } else {
                     accA = rho.adding(accA, ua)
                     accB = rho.adding(accB, ub)
@@ -387,7 +401,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 let m = V(loading: muT + at), f = V(loading: inverseT + at)
                 let ua = (V(repeating: xa[i]) - m) * f, ub = (V(repeating: xb[i]) - m) * f
                 let ta = rho.logTerm(ua), tb = rho.logTerm(ub)
-                if VR.sharesExponential {
+                if VR.keepsTerm {
                     ta.store(to: shared + at)
                     tb.store(to: shared + sharedPlane + at)
                 }
@@ -431,7 +445,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         scalar.logEnergy(row: n, component: kk, scratch: scratch)
     }
 
-    /// The e the forward kept for rows a and b, when both are rows of the last energy pair (a
+    /// The terms the forward kept for rows a and b, when both are rows of the last energy pair (a
     /// row whose backward took the scalar loop breaks the pairs); recomputed otherwise, to
     /// the same bits.
     @inline(__always)
@@ -464,9 +478,9 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 let ua = (xai - m) * f, ub = (xbi - m) * f
                 let ca = V(loading: coefA + c &* lanes), cb = V(loading: coefB + c &* lanes)
                 let da: (derivative: V, shape: V), db: (derivative: V, shape: V)
-                if VR.sharesExponential, let kept {
-                    da = (rho.derivative(ua, exponential: V(loading: kept.a + at)), V())
-                    db = (rho.derivative(ub, exponential: V(loading: kept.b + at)), V())
+                if VR.keepsTerm, let kept {
+                    da = (rho.derivative(ua, kept: V(loading: kept.a + at)), V())
+                    db = (rho.derivative(ub, kept: V(loading: kept.b + at)), V())
                 } else {
                     da = rho.derivatives(ua, wantShape: wantShape)
                     db = rho.derivatives(ub, wantShape: wantShape)
@@ -510,9 +524,9 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         let first = get(.pendingRow)
         let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
         set(.pending, 0)
-        // Literal flags, so that each copy of the loop is compiled without the test. A kernel
-        // that shares e has no shape parameter.
-        if VR.sharesExponential, let kept = kept(first, n) {
+        // Literal flags, so that each copy of the loop is compiled without the test. The kept
+        // terms give ρ′ only: a shape gradient takes the loop that recomputes.
+        if VR.keepsTerm, grads.shape == nil, let kept = kept(first, n) {
             backwardPair(first, n, firstGx, target, wantShape: false, kept: kept)
         } else if grads.shape != nil {
             backwardPair(first, n, firstGx, target, wantShape: true, kept: nil)
@@ -597,7 +611,7 @@ private func passRowsVectorized<F: VectorScalar>(_ s: Setup<F>, _ t: PassTargets
 /// The per-partition scratch, in values of T, the vector model needs beyond the row scratch.
 func vectorScratchSize<T: IEFloat>(_ s: Setup<T>) throws -> Int {
     guard s.kernel.isSeparable, s.x != nil else { return 0 }
-    let sharing = s.kernel == .logistic || s.kernel == .exponential
+    let sharing = s.kernel == .logistic || s.kernel == .exponential || s.kernel == .pseudoHuber
     if T.self == Double.self {
         return try VectorSeparableModel<GaussianVectorRho<SIMD8<Double>>>.scratchSize(d: s.d, k: s.k, sharing: sharing)
     }
