@@ -197,10 +197,14 @@ extension MahalanobisModel where T: BlockScalar {
             var active = false
             for row in 0 ..< count where coefficients[row * k + kk] != 0 { active = true }
             if !active { continue }
-            differences(component: kk, p)
             let y = projectionSlot(kk, p)
-            if !keepsProjections { projections(component: kk, p, shared: shared, into: y) }
-            // Wᵀ = 2·coef·Yᵀ (exactly 0 where y is), and the pairs the products must not see.
+            if !keepsProjections {
+                differences(component: kk, p)
+                projections(component: kk, p, shared: shared, into: y)
+            }
+            // Wᵀ = 2·coef·Yᵀ (±0 where y is 0, the same to every sum below), and the pairs the
+            // products must not see: a non-finite e makes y non-finite (L_pp > 0 multiplies e_p in
+            // y_p), so w tells both; a lane whose 2·coef is not finite is dropped whatever its w.
             var anyDropped = false
             var v = 0
             while v < b {
@@ -209,10 +213,10 @@ extension MahalanobisModel where T: BlockScalar {
                 let twoCoef = 2 * coef
                 var finite = (twoCoef - twoCoef) .== Lanes()
                 for j in 0 ..< d {
-                    let yj = loadLanes(y + j * b + v, Lanes.self), ej = loadLanes(p.eT + j * b + v, Lanes.self)
-                    let wj = (twoCoef * yj).replacing(with: 0, where: yj .== Lanes())
-                    storeLanes(wj, p.wT + j * b + v)
-                    finite = finite .& ((wj - wj) .== Lanes()) .& ((ej - ej) .== Lanes())
+                    let yj = loadLanes(y + j &* b + v, Lanes.self)
+                    let wj = twoCoef * yj
+                    storeLanes(wj, p.wT + j &* b + v)
+                    finite = finite .& ((wj - wj) .== Lanes())
                 }
                 let keep = finite .& (coef .!= Lanes())
                 for lane in 0 ..< w {

@@ -7,8 +7,9 @@
 // way whatever tile computes it: from 0, p ascending, one fused multiply-add per term; the terms
 // a tile skips are exact zeros.
 
-/// Tiles of up to `triangleTileOutputs` outputs × `triangleTileVectors` vectors (12 accumulators).
-let triangleTileOutputs = 3
+/// Tiles of up to `triangleTileOutputs` outputs × `triangleTileVectors` vectors: 8 accumulators,
+/// 4 vectors of A and a broadcast stay in the 16 vector registers of AVX2 (12 accumulators would not).
+let triangleTileOutputs = 2
 let triangleTileVectors = 4
 
 /// The operands of one tile: S(t, p) = s[p·sp + t·st], A[p, r] = a[p·la + r·w ...], C[t, r] at
@@ -23,16 +24,12 @@ struct TriangleOperands<Scalar> {
     let lc: Int
 }
 
-/// C = Σ_{p ∈ p0 ..< p1} S(t, p)·A[p, ·] for J ≤ 3 outputs and R ≤ 4 vectors (C overwritten).
+/// C = Σ_{p ∈ p0 ..< p1} S(t, p)·A[p, ·] for J ≤ 2 outputs and R ≤ 4 vectors (C overwritten).
 @inline(__always)
 func triangleTile<V: SIMD>(_: V.Type, outputs: Int, vectors: Int, _ o: TriangleOperands<V.Scalar>,
                            p0: Int, p1: Int) where V.Scalar: BinaryFloatingPoint {
     // Literal J and R at every call, so that the branches below fold away.
     switch (outputs, vectors) {
-    case (3, 4): triangleKernel(V.self, 3, 4, o, p0, p1)
-    case (3, 3): triangleKernel(V.self, 3, 3, o, p0, p1)
-    case (3, 2): triangleKernel(V.self, 3, 2, o, p0, p1)
-    case (3, 1): triangleKernel(V.self, 3, 1, o, p0, p1)
     case (2, 4): triangleKernel(V.self, 2, 4, o, p0, p1)
     case (2, 3): triangleKernel(V.self, 2, 3, o, p0, p1)
     case (2, 2): triangleKernel(V.self, 2, 2, o, p0, p1)
@@ -51,7 +48,6 @@ func triangleKernel<V: SIMD>(_: V.Type, _ outputs: Int, _ vectors: Int, _ o: Tri
     let w = V.scalarCount, st = o.st, sp = o.sp, la = o.la
     var c00 = V(), c01 = V(), c02 = V(), c03 = V()
     var c10 = V(), c11 = V(), c12 = V(), c13 = V()
-    var c20 = V(), c21 = V(), c22 = V(), c23 = V()
     if p1 > p0 {
         var sPointer = o.s + p0 * sp, aPointer = o.a + p0 * la
         for _ in p0 ..< p1 {
@@ -71,18 +67,11 @@ func triangleKernel<V: SIMD>(_: V.Type, _ outputs: Int, _ vectors: Int, _ o: Tri
                 if vectors > 2 { c12 = c12.addingProduct(s1, a2) }
                 if vectors > 3 { c13 = c13.addingProduct(s1, a3) }
             }
-            if outputs > 2 {
-                let s2 = V(repeating: sPointer[2 * st])
-                c20 = c20.addingProduct(s2, a0)
-                if vectors > 1 { c21 = c21.addingProduct(s2, a1) }
-                if vectors > 2 { c22 = c22.addingProduct(s2, a2) }
-                if vectors > 3 { c23 = c23.addingProduct(s2, a3) }
-            }
             sPointer += sp
             aPointer += la
         }
     }
-    let c0 = o.c, c1 = c0 + o.lc, c2 = c1 + o.lc
+    let c0 = o.c, c1 = c0 + o.lc
     storeLanes(c00, c0)
     if vectors > 1 { storeLanes(c01, c0 + w) }
     if vectors > 2 { storeLanes(c02, c0 + 2 * w) }
@@ -93,17 +82,11 @@ func triangleKernel<V: SIMD>(_: V.Type, _ outputs: Int, _ vectors: Int, _ o: Tri
         if vectors > 2 { storeLanes(c12, c1 + 2 * w) }
         if vectors > 3 { storeLanes(c13, c1 + 3 * w) }
     }
-    if outputs > 2 {
-        storeLanes(c20, c2)
-        if vectors > 1 { storeLanes(c21, c2 + w) }
-        if vectors > 2 { storeLanes(c22, c2 + 2 * w) }
-        if vectors > 3 { storeLanes(c23, c2 + 3 * w) }
-    }
 }
 
 /// The tiles of a whole product: C[t, ·] for t < outputs, `lanes` values wide (a multiple of the
 /// vector width), with output t's terms p ∈ first(t0) ..< end(t0 + J) for the tile starting at t0.
-/// `leadingRemainder` puts the short tile (outputs mod 3) first instead of last.
+/// `leadingRemainder` puts the short tile (outputs mod 2) first instead of last.
 @inline(__always)
 func triangleProduct<V: SIMD>(_: V.Type, outputs: Int, lanes: Int, leadingRemainder: Bool,
                               s: UnsafePointer<V.Scalar>, sp: Int, st: Int,
