@@ -37,18 +37,9 @@ final class CosineBlockedTests: XCTestCase {
                     }
                     for accumulate in [false, true] {
                         let c = product(rows, from: 0, accumulate: accumulate)
-                        var error = 0.0, size = 0.0
-                        for m in 0 ..< rows {
-                            for n in 0 ..< columns {
-                                var sum = accumulate ? start[m * columns + n].double : 0
-                                for p in 0 ..< depth {
-                                    let am = transposed ? a[p * rows + m] : a[m * depth + p]
-                                    sum += am.double * b[p * columns + n].double
-                                }
-                                error = max(error, abs(c[m * columns + n].double - sum))
-                                size = max(size, abs(sum))
-                            }
-                        }
+                        let (error, size) = plainProductError(c, start, a, b, rows: rows, columns: columns,
+                                                              depth: depth, transposed: transposed,
+                                                              accumulate: accumulate)
                         XCTAssertLessThanOrEqual(error, tolerance(T.self) * max(size, 1),
                                                  "\(precisionName(T.self)) \(rows)×\(columns)×\(depth)")
                         // The last row of the six-row tiles' remainder lies in the four-row tile.

@@ -236,3 +236,23 @@ func assertClose(_ a: Double, _ b: Double, rel tol: Double, floor: Double = 1e-3
 
 /// The name used in messages for the precision.
 func precisionName<T: IEFloat>(_: T.Type) -> String { T.self == Float.self ? "float32" : "float64" }
+
+/// For C as `matrixProduct` leaves it (C₀ + A·B when accumulating, else A·B; A is rows×depth,
+/// or its transpose stored depth×rows), the largest |C − the plain float64 triple loop| and
+/// the largest |value| of the loop.
+func plainProductError<T: IEFloat>(_ c: [T], _ start: [T], _ a: [T], _ b: [T], rows: Int, columns: Int, depth: Int,
+                                   transposed: Bool, accumulate: Bool) -> (error: Double, size: Double) {
+    var error = 0.0, size = 0.0
+    for m in 0 ..< rows {
+        for n in 0 ..< columns {
+            var sum = accumulate ? start[m * columns + n].double : 0
+            for p in 0 ..< depth {
+                let am = transposed ? a[p * rows + m] : a[m * depth + p]
+                sum += am.double * b[p * columns + n].double
+            }
+            error = max(error, abs(c[m * columns + n].double - sum))
+            size = max(size, abs(sum))
+        }
+    }
+    return (error, size)
+}
