@@ -140,9 +140,12 @@ public enum Engine {
             g[0] = value
         }
         // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
-        for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
-            if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
+        // (One call per buffer: an array of them would be a heap allocation per call.)
+        func zeroUndefined(_ g: UnsafeMutableBufferPointer<T>?) {
+            if let g, let base = g.baseAddress { zeroUndefinedSums(base, g.count) }
         }
+        zeroUndefined(grads.scale); zeroUndefined(grads.nu); zeroUndefined(grads.delta)
+        zeroUndefined(grads.chol); zeroUndefined(grads.tau)
     }
 
     /// Σ_n w_n r_nk (K), Σ_n w_n r_nk x_n (K×D), Σ_n w_n r_nk x_n x_nᵀ (K×D×D); weights nil = ones.
