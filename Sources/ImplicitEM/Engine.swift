@@ -83,11 +83,11 @@ public enum Engine {
         let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
         if let g = grads.x, !uses.x { zero(g) }
         if let g = grads.mu {
-            if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
+            if uses.mu { g.baseAddress?.update(from: acc + layout.mu, count: g.count) } else { zero(g) }
         }
         if let g = grads.scale {
             if uses.scale {
-                for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
+                g.baseAddress?.update(from: acc + layout.scale, count: g.count)
                 if normalized, let sums = deltaSums {
                     // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
                     for kk in 0 ..< k {
