@@ -119,13 +119,17 @@ struct Regions {
     fileprivate var count = 0
     /// Bit i set: region i is an output.
     fileprivate var outputs: UInt32 = 0
+    /// Every start and end or-ed together: whether all are below 2^(bits − 1).
+    fileprivate var spread: UInt = 0
 
     @inline(__always)
     private mutating func add<T>(_ name: StaticString, _ start: UnsafePointer<T>?, _ n: Int, output: Bool) {
         guard let start, n > 0, count < Regions.capacity else { return }
         let from = UInt(bitPattern: start)
+        let to = from &+ UInt(n) &* UInt(MemoryLayout<T>.stride)
         starts[count] = from
-        ends[count] = from &+ UInt(n) &* UInt(MemoryLayout<T>.stride)
+        ends[count] = to
+        spread |= from | to
         outputs |= (output ? 1 : 0) << UInt32(count)
         (names.map { $0 + count })?.initialize(to: name)
         count += 1
@@ -141,28 +145,35 @@ struct Regions {
         add(name, b?.baseAddress.map { UnsafePointer($0) }, b?.count ?? 0, output: true)
     }
 
-    /// Whether some output overlaps another region: each output against every region at once,
-    /// 16 lanes a vector (unused lanes are empty ranges that meet nothing). Inputs may share
-    /// memory, so pairs of inputs are not looked at.
-    fileprivate func anyOverlap() -> Bool {
-        let vectors = count > 16 ? 2 : 1
+    /// Whether some output may overlap another region (the exact search then decides): each
+    /// output against every region at once, 16 lanes a vector. a < b is read from the sign of
+    /// a − b, exact while both are below 2^(bits − 1), as user-space addresses are (a larger one
+    /// sends the call to the exact search); unused lanes are [0, 0), which meets nothing. Every
+    /// output meets itself, so there is an overlap exactly when the meetings outnumber the
+    /// outputs. Inputs may share memory, so pairs of inputs are not looked at.
+    fileprivate func mayOverlap() -> Bool {
+        func lanes(_ p: UnsafeMutablePointer<UInt>) -> SIMD16<UInt> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt>.self)
+        }
+        let signBit = UInt.bitWidth &- 1
+        if spread >> signBit != 0 { return true }
+        let starts0 = lanes(starts), ends0 = lanes(ends)
+        let starts1 = lanes(starts + 16), ends1 = lanes(ends + 16)
+        let second = count > 16
+        var meetings = SIMD16<UInt>()
         var pending = outputs
         while pending != 0 {
             let i = pending.trailingZeroBitCount
             pending &= pending &- 1
             let start = SIMD16<UInt>(repeating: starts[i]), end = SIMD16<UInt>(repeating: ends[i])
-            var meets: UInt = 0
-            for v in 0 ..< vectors {
-                let otherStarts = UnsafeRawPointer(starts + 16 &* v).loadUnaligned(as: SIMD16<UInt>.self)
-                let otherEnds = UnsafeRawPointer(ends + 16 &* v).loadUnaligned(as: SIMD16<UInt>.self)
-                meets &+= SIMD16<UInt>().replacing(with: 1, where: (otherStarts .< end) .& (start .< otherEnds)).wrappedSum()
-            }
-            if meets > 1 { return true }  // region i always meets itself
+            meetings &+= ((starts0 &- end) & (start &- ends0)) &>> UInt(signBit)
+            if second { meetings &+= ((starts1 &- end) & (start &- ends1)) &>> UInt(signBit) }
         }
-        return false
+        return meetings.wrappedSum() > UInt(outputs.nonzeroBitCount)
     }
 
-    /// The error naming the first output (in the order added) that overlaps another buffer.
+    /// The error naming the first output (in the order added) that overlaps another buffer;
+    /// nil when none does.
     fileprivate func overlapError() -> ImplicitEMError? {
         guard let names else { return nil }
         func isOutput(_ j: Int) -> Bool { outputs & (1 << UInt32(j)) != 0 }
@@ -181,28 +192,24 @@ struct Regions {
 func checkNoOverlap(_ body: (inout Regions) -> Void) throws {
     try withUnsafeTemporaryAllocation(of: UInt.self, capacity: 2 * Regions.capacity) { buffer in
         guard let base = buffer.baseAddress else { return }
-        // Empty ranges in the unused lanes: start above every end.
-        base.initialize(repeating: .max, count: Regions.capacity)
-        (base + Regions.capacity).initialize(repeating: 0, count: Regions.capacity)
+        base.initialize(repeating: 0, count: 2 * Regions.capacity)
         var regions = Regions(starts: base, ends: base + Regions.capacity, names: nil)
         body(&regions)
-        if regions.anyOverlap() { throw namedOverlap(body) }
+        if regions.mayOverlap(), let error = namedOverlap(body) { throw error }
     }
 }
 
-/// The overlap error, from a second collection that keeps the names.
+/// The overlap error, from a second collection that keeps the names; nil when no output
+/// overlaps another buffer.
 @inline(never)
-private func namedOverlap(_ body: (inout Regions) -> Void) -> ImplicitEMError {
+private func namedOverlap(_ body: (inout Regions) -> Void) -> ImplicitEMError? {
     withUnsafeTemporaryAllocation(of: UInt.self, capacity: 2 * Regions.capacity) { buffer in
         withUnsafeTemporaryAllocation(of: StaticString.self, capacity: Regions.capacity) { names in
-            guard let base = buffer.baseAddress, let nameBase = names.baseAddress else {
-                return ImplicitEMError(.overlap, "an output overlaps another buffer")
-            }
-            base.initialize(repeating: .max, count: Regions.capacity)
-            (base + Regions.capacity).initialize(repeating: 0, count: Regions.capacity)
+            guard let base = buffer.baseAddress, let nameBase = names.baseAddress else { return nil }
+            base.initialize(repeating: 0, count: 2 * Regions.capacity)
             var regions = Regions(starts: base, ends: base + Regions.capacity, names: nameBase)
             body(&regions)
-            return regions.overlapError() ?? ImplicitEMError(.overlap, "an output overlaps another buffer")
+            return regions.overlapError()
         }
     }
 }
