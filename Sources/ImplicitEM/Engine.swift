@@ -83,11 +83,11 @@ public enum Engine {
         let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
         if let g = grads.x, !uses.x { zero(g) }
         if let g = grads.mu {
-            if uses.mu { for j in 0 ..< g.count { g[j] = acc[layout.mu + j] } } else { zero(g) }
+            if uses.mu { g.baseAddress?.update(from: acc + layout.mu, count: g.count) } else { zero(g) }
         }
         if let g = grads.scale {
             if uses.scale {
-                for j in 0 ..< g.count { g[j] = acc[layout.scale + j] }
+                g.baseAddress?.update(from: acc + layout.scale, count: g.count)
                 if normalized, let sums = deltaSums {
                     // ∂c_k/∂s_ki = 1/s_ki; shared scales sum over the components and dimensions.
                     for kk in 0 ..< k {
@@ -140,9 +140,12 @@ public enum Engine {
             g[0] = value
         }
         // A normaliser term may meet an overflowed sum of the other sign: the same rule as the sums.
-        for g in [grads.scale, grads.nu, grads.delta, grads.chol, grads.tau] {
-            if let base = g?.baseAddress, let count = g?.count { zeroUndefinedSums(base, count) }
+        // (One call per buffer: an array of them would be a heap allocation per call.)
+        func zeroUndefined(_ g: UnsafeMutableBufferPointer<T>?) {
+            if let g, let base = g.baseAddress { zeroUndefinedSums(base, g.count) }
         }
+        zeroUndefined(grads.scale); zeroUndefined(grads.nu); zeroUndefined(grads.delta)
+        zeroUndefined(grads.chol); zeroUndefined(grads.tau)
     }
 
     /// Σ_n w_n r_nk (K), Σ_n w_n r_nk x_n (K×D), Σ_n w_n r_nk x_n x_nᵀ (K×D×D); weights nil = ones.

@@ -5,16 +5,20 @@ import Darwin
 #endif
 
 /// Hands out the internal buffers of one call (see `withArena`). Small requests are carved
-/// from a block on the caller's stack, so a small problem's call makes no heap allocation;
-/// larger ones are calloc'd and chained through a small header. Allocation failure is an
-/// error (outOfMemory), never a trap. Buffers live until `withArena` returns.
+/// from the calling thread's reusable block, so a small problem's call makes no heap
+/// allocation; larger ones are calloc'd and chained through a small header. Allocation
+/// failure is an error (outOfMemory), never a trap. Buffers live until `withArena` returns.
 struct Arena {
-    /// Bytes on the stack: enough for a small problem's buffers, the vector model's included.
-    static let inlineBytes = 4096
+    /// Bytes of the thread's reusable block: enough for a small problem's buffers, the vector
+    /// model's included.
+    static let inlineBytes = 16384
+    /// The stack block of a call made while the thread's block is in use (an energy callback
+    /// that calls back in): what the stack takes without a heap allocation.
+    static let stackBytes = 1024
     /// Alignment of every buffer, calloc's.
     static let alignment = 16
     /// Header bytes before each heap block: the link, padded to keep the alignment.
-    private static let header = 16
+    fileprivate static let header = 16
 
     fileprivate struct State {
         var head: UnsafeMutableRawPointer?
@@ -47,21 +51,64 @@ struct Arena {
 /// Runs `body` with an arena whose buffers are all released when it returns.
 @inline(__always)
 func withArena<R>(_ body: (Arena) throws -> R) throws -> R {
-    try withUnsafeTemporaryAllocation(byteCount: Arena.inlineBytes, alignment: Arena.alignment) { block in
+    if let block = ThreadBlock.acquire() {
+        defer { ThreadBlock.release(block) }
+        return try withArena(inline: block, bytes: Arena.inlineBytes, body)
+    }
+    // Stack allocations above 1 KiB go to the heap on some platforms: this one stays small.
+    return try withUnsafeTemporaryAllocation(byteCount: Arena.stackBytes, alignment: Arena.alignment) { block in
         guard let base = block.baseAddress else {
             throw ImplicitEMError(.outOfMemory, "cannot allocate the call's working memory")
         }
-        var state = Arena.State(head: nil, next: base, end: base + block.count)
-        return try withUnsafeMutablePointer(to: &state) { state in
-            defer {
-                var heapBlock = state.pointee.head
-                while let b = heapBlock {
-                    heapBlock = b.load(as: UnsafeMutableRawPointer?.self)
-                    free(b)
-                }
+        return try withArena(inline: base, bytes: block.count, body)
+    }
+}
+
+@inline(__always)
+private func withArena<R>(inline base: UnsafeMutableRawPointer, bytes: Int, _ body: (Arena) throws -> R) throws -> R {
+    var state = Arena.State(head: nil, next: base, end: base + bytes)
+    return try withUnsafeMutablePointer(to: &state) { state in
+        defer {
+            var heapBlock = state.pointee.head
+            while let b = heapBlock {
+                heapBlock = b.load(as: UnsafeMutableRawPointer?.self)
+                free(b)
             }
-            return try body(Arena(state: state))
         }
+        return try body(Arena(state: state))
+    }
+}
+
+/// Each thread's reusable block of `Arena.inlineBytes`, malloc'd on its first call and freed
+/// by the key's destructor at thread exit. A flag in its header marks it in use, so that a
+/// call nested in another on the same thread (from an energy callback) does not share it.
+private enum ThreadBlock {
+    static let key: pthread_key_t? = {
+        var key = pthread_key_t()
+        return pthread_key_create(&key, { free($0) }) == 0 ? key : nil
+    }()
+
+    /// The thread's block, marked in use; nil when it is in use already or cannot be had.
+    @inline(__always)
+    static func acquire() -> UnsafeMutableRawPointer? {
+        guard let key else { return nil }
+        if let block = pthread_getspecific(key) {
+            if block.load(as: Int.self) != 0 { return nil }
+            block.storeBytes(of: 1, as: Int.self)
+            return block + Arena.header
+        }
+        guard let fresh = malloc(Arena.header + Arena.inlineBytes) else { return nil }
+        guard pthread_setspecific(key, fresh) == 0 else {
+            free(fresh)
+            return nil
+        }
+        fresh.storeBytes(of: 1, as: Int.self)
+        return fresh + Arena.header
+    }
+
+    @inline(__always)
+    static func release(_ block: UnsafeMutableRawPointer) {
+        (block - Arena.header).storeBytes(of: 0, as: Int.self)
     }
 }
 

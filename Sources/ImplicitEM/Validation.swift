@@ -107,35 +107,31 @@ func positiveError<T: IEFloat>(_ name: String, _ v: T) -> ImplicitEMError {
         : ImplicitEMError(.badParameter, "\(name) = \(formatValue(v)) must be finite and > 0")
 }
 
-/// A byte range of a caller buffer, for the overlap check.
-struct Region {
-    // In this order the flag packs into the name's padding: 40 bytes a region, so that the
-    // call's regions fit the stack allocation below.
-    let start: UInt
-    let end: UInt
-    let name: StaticString
-    let isOutput: Bool
-
-    func overlaps(_ other: Region) -> Bool { start < other.end && other.start < end }
-}
-
-/// The buffers of one call, collected on the stack (no allocation on the hot path).
+/// The buffers of one call as byte ranges [start, end), collected on the stack (no
+/// allocation on the hot path). Names are kept only by the second collection that runs when
+/// something overlaps, to name the culprits.
 struct Regions {
-    fileprivate let base: UnsafeMutablePointer<Region>
-    private let capacity: Int
+    /// Room for the most buffers a call has (22, gradients), in two vectors of 16.
+    fileprivate static let capacity = 32
+    fileprivate let starts: UnsafeMutablePointer<UInt>
+    fileprivate let ends: UnsafeMutablePointer<UInt>
+    fileprivate let names: UnsafeMutablePointer<StaticString>?
     fileprivate var count = 0
-
-    fileprivate init(base: UnsafeMutablePointer<Region>, capacity: Int) {
-        self.base = base
-        self.capacity = capacity
-    }
+    /// Bit i set: region i is an output.
+    fileprivate var outputs: UInt32 = 0
+    /// Every start and end or-ed together: whether all are below 2^(bits − 1).
+    fileprivate var spread: UInt = 0
 
     @inline(__always)
     private mutating func add<T>(_ name: StaticString, _ start: UnsafePointer<T>?, _ n: Int, output: Bool) {
-        guard let start, n > 0, count < capacity else { return }
+        guard let start, n > 0, count < Regions.capacity else { return }
         let from = UInt(bitPattern: start)
-        (base + count).initialize(to: Region(start: from, end: from &+ UInt(n) &* UInt(MemoryLayout<T>.stride),
-                                             name: name, isOutput: output))
+        let to = from &+ UInt(n) &* UInt(MemoryLayout<T>.stride)
+        starts[count] = from
+        ends[count] = to
+        spread |= from | to
+        outputs |= (output ? 1 : 0) << UInt32(count)
+        (names.map { $0 + count })?.initialize(to: name)
         count += 1
     }
 
@@ -149,56 +145,72 @@ struct Regions {
         add(name, b?.baseAddress.map { UnsafePointer($0) }, b?.count ?? 0, output: true)
     }
 
-    /// No output overlaps an input or another output.
-    func check() throws {
-        // The pairwise search below names the culprits; it only runs when something overlaps.
-        guard anyOverlap() else { return }
-        for i in 0 ..< count where base[i].isOutput {
-            let out = base[i]
-            for j in 0 ..< count where j != i && base[j].overlaps(out) {
-                let other = base[j]
-                if other.isOutput && j < i { continue }  // reported from the other side
-                throw ImplicitEMError(.overlap, "output \(out.name) overlaps \(other.isOutput ? "output" : "input") \(other.name)")
-            }
+    /// Whether some output may overlap another region (the exact search then decides): each
+    /// output against every region at once, 16 lanes a vector. a < b is read from the sign of
+    /// a − b, exact while both are below 2^(bits − 1), as user-space addresses are (a larger one
+    /// sends the call to the exact search); unused lanes are [0, 0), which meets nothing. Every
+    /// output meets itself, so there is an overlap exactly when the meetings outnumber the
+    /// outputs. Inputs may share memory, so pairs of inputs are not looked at.
+    fileprivate func mayOverlap() -> Bool {
+        func lanes(_ p: UnsafeMutablePointer<UInt>) -> SIMD16<UInt> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt>.self)
         }
+        let signBit = UInt.bitWidth &- 1
+        if spread >> signBit != 0 { return true }
+        let starts0 = lanes(starts), ends0 = lanes(ends)
+        let starts1 = lanes(starts + 16), ends1 = lanes(ends + 16)
+        let second = count > 16
+        var meetings = SIMD16<UInt>()
+        var pending = outputs
+        while pending != 0 {
+            let i = pending.trailingZeroBitCount
+            pending &= pending &- 1
+            let start = SIMD16<UInt>(repeating: starts[i]), end = SIMD16<UInt>(repeating: ends[i])
+            meetings &+= ((starts0 &- end) & (start &- ends0)) &>> UInt(signBit)
+            if second { meetings &+= ((starts1 &- end) & (start &- ends1)) &>> UInt(signBit) }
+        }
+        return meetings.wrappedSum() > UInt(outputs.nonzeroBitCount)
     }
-}
 
-extension Regions {
-    /// Whether any two regions overlap at all (inputs may share memory, so this is only the
-    /// filter): sorted by start, a region overlaps an earlier one exactly when it starts
-    /// before the furthest end so far.
-    fileprivate func anyOverlap() -> Bool {
-        if count < 2 { return false }
-        return withUnsafeTemporaryAllocation(of: (start: UInt, end: UInt).self, capacity: count) { sorted in
-            for i in 0 ..< count {
-                let entry = (start: base[i].start, end: base[i].end)
-                var j = i
-                while j > 0 && sorted[j - 1].start > entry.start {
-                    sorted[j] = sorted[j - 1]
-                    j -= 1
-                }
-                sorted[j] = entry
+    /// The error naming the first output (in the order added) that overlaps another buffer;
+    /// nil when none does.
+    fileprivate func overlapError() -> ImplicitEMError? {
+        guard let names else { return nil }
+        func isOutput(_ j: Int) -> Bool { outputs & (1 << UInt32(j)) != 0 }
+        for i in 0 ..< count where isOutput(i) {
+            for j in 0 ..< count where j != i && starts[j] < ends[i] && starts[i] < ends[j] {
+                if isOutput(j) && j < i { continue }  // reported from the other side
+                return ImplicitEMError(.overlap, "output \(names[i]) overlaps \(isOutput(j) ? "output" : "input") \(names[j])")
             }
-            var furthest = sorted[0].end
-            for i in 1 ..< count {
-                if sorted[i].start < furthest { return true }
-                furthest = max(furthest, sorted[i].end)
-            }
-            return false
         }
+        return nil
     }
 }
 
 /// Collects the call's buffers with `body`, then checks that no output overlaps anything else.
 @inline(__always)
 func checkNoOverlap(_ body: (inout Regions) -> Void) throws {
-    // Room for the most buffers a call has (22, gradients); within the stack allocation limit.
-    try withUnsafeTemporaryAllocation(of: Region.self, capacity: 24) { buffer in
+    try withUnsafeTemporaryAllocation(of: UInt.self, capacity: 2 * Regions.capacity) { buffer in
         guard let base = buffer.baseAddress else { return }
-        var regions = Regions(base: base, capacity: buffer.count)
+        base.initialize(repeating: 0, count: 2 * Regions.capacity)
+        var regions = Regions(starts: base, ends: base + Regions.capacity, names: nil)
         body(&regions)
-        try regions.check()
+        if regions.mayOverlap(), let error = namedOverlap(body) { throw error }
+    }
+}
+
+/// The overlap error, from a second collection that keeps the names; nil when no output
+/// overlaps another buffer.
+@inline(never)
+private func namedOverlap(_ body: (inout Regions) -> Void) -> ImplicitEMError? {
+    withUnsafeTemporaryAllocation(of: UInt.self, capacity: 2 * Regions.capacity) { buffer in
+        withUnsafeTemporaryAllocation(of: StaticString.self, capacity: Regions.capacity) { names in
+            guard let base = buffer.baseAddress, let nameBase = names.baseAddress else { return nil }
+            base.initialize(repeating: 0, count: 2 * Regions.capacity)
+            var regions = Regions(starts: base, ends: base + Regions.capacity, names: nameBase)
+            body(&regions)
+            return regions.overlapError()
+        }
     }
 }
 

@@ -34,7 +34,6 @@ private func sizeError(_ name: String, _ value: Int64) -> ImplicitEMError {
 
 /// One checked ie_problem_f32/f64 and the core's Problem built over it.
 struct ProblemArguments<T: CScalar> {
-    let raw: CProblem<T>
     let problem: Problem<T>
     let n: Int
     let k: Int
@@ -57,7 +56,6 @@ struct ProblemArguments<T: CScalar> {
                     + "(sizeof(ie_problem_\(T.suffix))): fill the struct with ie_problem_init_\(T.suffix)")
         }
         let raw = pointer.loadUnaligned(as: CProblem<T>.self)
-        self.raw = raw
 
         guard let kernel = Kernel(rawValue: raw.kernel) else {
             throw ImplicitEMError(.badEnum, "kernel = \(raw.kernel) is not an ie_kernel (1-10)")

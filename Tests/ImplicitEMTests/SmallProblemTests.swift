@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import ImplicitEM
 
-/// Tiny problems (one row, the arena on the stack, one partition) give exactly what the same
+/// Tiny problems (one row, the thread's reusable arena block, one partition) give exactly what the same
 /// rows give inside a large problem (heap buffers, many partitions, several threads), and
 /// the cheap overlap filter lets through and stops what the pairwise search does.
 final class SmallProblemTests: XCTestCase {
@@ -76,7 +76,7 @@ final class SmallProblemTests: XCTestCase {
         try checkEmbedded(big, row: 8999, Double.self, threads: 1)
     }
 
-    /// Accumulators larger than the arena's stack block go to the heap; same results.
+    /// Accumulators larger than the thread's arena block go to the heap; same results.
     func testBuffersBeyondTheStackBlock() throws {
         for kernel: Kernel in [.gaussian, .studentT, .mahalanobis, .cosine] {
             let big = ProblemData.random(kernel, shape: .perDimension, n: 600, k: 40, d: 12, seed: 11)

@@ -611,8 +611,17 @@ _ndarray = np.ndarray
 _PLAIN_KERNELS = {kernel: kernel for kernel in (Kernel.GAUSSIAN, Kernel.LAPLACE, Kernel.LOGISTIC,
                                                 Kernel.EXPONENTIAL)}
 _PLAIN_KERNELS.update({kernel.name.lower(): kernel for kernel in _PLAIN_KERNELS})
-_RAW_GRADIENTS = {dtype: (_RAW["ie_gradients", dtype],) + _PROBLEM[dtype][1:] + _GRADS[dtype][1:]
-                  for dtype in (_F32, _F64)}
+# Handles on ie_gradients_* without argtypes, for the call below: ctypes then passes the
+# packed structs (bytes) and the c_void_p objects that read each output's data pointer out of
+# its ndarray as they are, without converting each argument.
+def _untyped_function(name: str) -> Any:
+    function = _lib._FuncPtr((name, _lib))
+    function.restype = PROTOTYPES[name][1]
+    return function
+
+
+_RAW_GRADIENTS = {dtype: (_untyped_function(f"ie_gradients_{suffix}"),) + _PROBLEM[dtype][1:]
+                  + _GRADS[dtype][1:] for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
 
 
 def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: float,
@@ -650,8 +659,8 @@ def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: f
                               at(id(grad_mu) + offset).value, base, 0, 0, 0,
                               at(id(grad_logw) + offset).value, 0, base + 3 * step,
                               at(id(grad_energies) + offset).value)
-    status = function(problem, 0, 0, at(id(energies) + offset).value,
-                      at(id(log_z) + offset).value, at(id(resp) + offset).value, grads)
+    status = function(problem, None, None, at(id(energies) + offset), at(id(log_z) + offset),
+                      at(id(resp) + offset), grads)
     if status:
         check_status(status, _lib)
     values = scalars.tolist()

@@ -133,3 +133,26 @@ def test_results_are_fresh_arrays():
     first.mu[...] = 0
     assert np.any(second.mu != 0)
     assert type(first.scale) is float and type(first.tau) is float
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_do_not_alias_each_other(dtype):
+    x, mu, logw = tiny(dtype, seed=2, n=3)
+    g = ie.gradients(x, mu, logw=logw)
+    arrays = ("energies", "logZ", "resp", "x", "mu", "logw", "energies_grad")
+    before = {name: getattr(g, name).copy() for name in arrays}
+    for name in arrays:
+        getattr(g, name)[...] = 1e30  # a value no result holds
+        for other in arrays:
+            if other != name:
+                assert getattr(g, other).tobytes() == before[other].tobytes(), (name, other)
+                assert not np.shares_memory(getattr(g, name), getattr(g, other)), (name, other)
+        before[name] = getattr(g, name).copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_short_route_with_many_rows(dtype):
+    x, mu, logw = tiny(dtype, seed=4, n=700)
+    kw = dict(kernel="laplace", scale=0.9, tau=1.1, logw=logw)
+    assert_identical(ie.gradients(x, mu, **kw), general(x, mu, **kw))
+    assert core._plain_gradients(x, mu, "laplace", 0.9, logw, 1.1, False) is not None
