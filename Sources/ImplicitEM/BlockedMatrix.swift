@@ -8,12 +8,19 @@
 // one fused multiply-add per term, from 0 or from C), so a row's result never depends on
 // which block or tile computes it.
 
-/// The vector type of each precision (256 bits: the library's x86-64 target has AVX2 + FMA).
+/// The vector type of each precision (256 bits: the library's x86-64 target has AVX2 + FMA), and
+/// the matrix product's, 512 bits in a build for a machine with AVX-512 (mk/core.mk, NATIVE=1).
 protocol BlockScalar: IEFloat {
     associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    associatedtype ProductLanes: SIMD where ProductLanes.Scalar == Self
 }
-extension Float: BlockScalar { typealias Lanes = SIMD8<Float> }
-extension Double: BlockScalar { typealias Lanes = SIMD4<Double> }
+#if arch(x86_64) && IE_WIDE_VECTORS
+extension Float: BlockScalar { typealias Lanes = SIMD8<Float>; typealias ProductLanes = SIMD16<Float> }
+extension Double: BlockScalar { typealias Lanes = SIMD4<Double>; typealias ProductLanes = SIMD8<Double> }
+#else
+extension Float: BlockScalar { typealias Lanes = SIMD8<Float>; typealias ProductLanes = Lanes }
+extension Double: BlockScalar { typealias Lanes = SIMD4<Double>; typealias ProductLanes = Lanes }
+#endif
 
 /// A matrix operand: element (m, p) at base[m·row + p·column].
 struct StridedMatrix<T> {
@@ -32,12 +39,12 @@ func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: Strided
                                accumulate: Bool, pack: UnsafeMutablePointer<T>, packed: UnsafePointer<T>? = nil) {
     // The casts are identities: T is the precision named.
     if T.self == Float.self {
-        lanesProduct(Float.Lanes.self, rows, columns, depth,
+        lanesProduct(Float.ProductLanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Float.self), row: a.row, column: a.column),
                      rebound(b, Float.self), ldb, reboundMutable(c, Float.self), ldc, accumulate,
                      reboundMutable(pack, Float.self), packed.map { rebound($0, Float.self) })
     } else if T.self == Double.self {
-        lanesProduct(Double.Lanes.self, rows, columns, depth,
+        lanesProduct(Double.ProductLanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Double.self), row: a.row, column: a.column),
                      rebound(b, Double.self), ldb, reboundMutable(c, Double.self), ldc, accumulate,
                      reboundMutable(pack, Double.self), packed.map { rebound($0, Double.self) })
@@ -73,12 +80,12 @@ func scratchTotal(_ terms: [(count: Int, size: Int)]) throws -> Int {
 
 /// Depth per chunk: a panel of B (this many rows × 2 vectors) stays in the L1 cache.
 let productDepthChunk = 256
-/// Values of the panel buffer (2 vectors of at most 8 lanes per row of the panel).
-let productPackSize = productDepthChunk * 16
+/// Values of the panel buffer (2 product vectors per row of the panel; float's are the widest).
+let productPackSize = productDepthChunk * 2 * Float.ProductLanes.scalarCount
 
-/// The lanes of one vector of each precision (0 for any other type: no panels).
+/// The lanes of one product vector of each precision (0 for any other type: no panels).
 @inline(__always) func blockLanes<T>(_: T.Type) -> Int {
-    T.self == Float.self ? Float.Lanes.scalarCount : T.self == Double.self ? Double.Lanes.scalarCount : 0
+    T.self == Float.self ? Float.ProductLanes.scalarCount : T.self == Double.self ? Double.ProductLanes.scalarCount : 0
 }
 
 /// Values of B's panels (`packPanels`) for a product of this depth and width.

@@ -307,11 +307,13 @@ final class BlockedKernelTests: XCTestCase {
         }
     }
 
-    /// The matrix product itself against a plain triple loop, at every tile edge, with strided A.
+    /// The matrix product itself against a plain triple loop, at every tile edge, with strided A
+    /// (27 and 51 columns: pairs of vectors, one vector and scalars, for 4-, 8- and 16-lane products).
     func testMatrixProductAtEveryEdge() {
         func check<T: IEFloat>(_: T.Type) {
             var rng = SeededRNG(seed: 15)
-            for (rows, columns, depth) in [(1, 1, 1), (7, 17, 3), (6, 16, 256), (13, 33, 257), (5, 8, 0), (12, 3, 600)] {
+            for (rows, columns, depth) in [(1, 1, 1), (7, 17, 3), (6, 16, 256), (13, 33, 257), (5, 8, 0), (12, 3, 600),
+                                            (9, 27, 70), (9, 51, 300)] {
                 for transposed in [false, true] {
                     let a = rng.array(rows * max(depth, 1), -1, 1).map { T(fromDouble: $0) }
                     let b = rng.array(max(depth, 1) * columns, -1, 1).map { T(fromDouble: $0) }
