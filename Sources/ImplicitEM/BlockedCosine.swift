@@ -79,9 +79,9 @@ extension CosineModel {
             xNorm[i] = unitVector(x + n * d, d, unit: xHat + i * d)
         }
         matrixProduct(rows: b, columns: k, depth: d, StridedMatrix(base: UnsafePointer(xHat), row: d, column: 1),
-                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack, packed: forwardPanels)
+                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack, packed: forwardPanels,
+                      complement: out)
         // A zero x or mu has a zero unit vector: c = 0 exactly, d = 1.
-        for j in 0 ..< b * k { out[j] = 1 - cosines[j] }
     }
 
     @inline(__always)
