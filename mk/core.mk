@@ -28,10 +28,11 @@ SWIFT_LIST   := $(BUILD)/.swift-inputs
 # error buffers' destructor while threads that used them are still alive.
 # Code generation: on x86-64 the default targets Haswell (AVX2 + FMA, every x86-64 server CPU
 # since 2013), a portable baseline for a shipped library; the SIMD kernels use 256-bit vectors.
-# NATIVE=1 targets the building machine instead (AVX-512 where it has it); not for distribution.
+# NATIVE=1 targets the building machine instead (AVX-512 where it has it, and then 512-bit vectors
+# in the matrix products, IE_WIDE_VECTORS); not for distribution.
 ARCH         := $(shell uname -m)
 ifeq ($(NATIVE),1)
-TARGET_CPU   := -Xswiftc -target-cpu -Xswiftc native
+TARGET_CPU   := -Xswiftc -target-cpu -Xswiftc native $(if $(shell grep -qsw avx512f /proc/cpuinfo && echo y),-Xswiftc -DIE_WIDE_VECTORS)
 else ifeq ($(ARCH),x86_64)
 TARGET_CPU   := -Xswiftc -target-cpu -Xswiftc haswell
 else

@@ -76,12 +76,12 @@ extension CosineModel {
         let (unitTransposed, forwardPanels, _) = sharedParts(shared)
         for n in rows {
             let i = n - rows.lowerBound
-            xNorm[i] = safeNorm(x + n * d, d, unit: xHat + i * d)
+            xNorm[i] = unitVector(x + n * d, d, unit: xHat + i * d)
         }
         matrixProduct(rows: b, columns: k, depth: d, StridedMatrix(base: UnsafePointer(xHat), row: d, column: 1),
-                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack, packed: forwardPanels)
+                      unitTransposed, ldb: k, cosines, ldc: k, accumulate: false, pack: pack, packed: forwardPanels,
+                      complement: out)
         // A zero x or mu has a zero unit vector: c = 0 exactly, d = 1.
-        for j in 0 ..< b * k { out[j] = 1 - cosines[j] }
     }
 
     @inline(__always)
@@ -143,4 +143,47 @@ extension CosineModel {
             }
         }
     }
+}
+
+/// ‖v‖ and v/‖v‖ (0 and a zero vector for v = 0). The squares are summed in vector lanes,
+/// unscaled; where that sum overflows or is so small that underflowed squares could matter,
+/// `safeNorm` scales by max|v_i| first.
+@inline(__always)
+func unitVector<T: IEFloat>(_ v: UnsafePointer<T>, _ d: Int, unit: UnsafeMutablePointer<T>) -> T {
+    if T.self == Float.self {
+        if let norm = lanesUnitVector(Float.Lanes.self, rebound(v, Float.self), d, reboundMutable(unit, Float.self)) {
+            return T(fromDouble: Double(norm))
+        }
+    } else if T.self == Double.self {
+        if let norm = lanesUnitVector(Double.Lanes.self, rebound(v, Double.self), d, reboundMutable(unit, Double.self)) {
+            return T(fromDouble: norm)
+        }
+    }
+    return safeNorm(v, d, unit: unit)
+}
+
+@inline(__always)
+func lanesUnitVector<V: SIMD>(_: V.Type, _ v: UnsafePointer<V.Scalar>, _ d: Int,
+                              _ unit: UnsafeMutablePointer<V.Scalar>) -> V.Scalar? where V.Scalar: BinaryFloatingPoint {
+    let w = V.scalarCount, whole = d / w * w
+    var sums = V()
+    var i = 0
+    while i < whole {
+        let t = loadLanes(v + i, V.self)
+        sums = sums.addingProduct(t, t)
+        i += w
+    }
+    var sum = sums.sum()
+    for j in whole ..< d { sum = sum.addingProduct(v[j], v[j]) }
+    // Each square that underflowed is off by at most half the least subnormal: relative to a sum
+    // above this bound, far below rounding.
+    if !sum.isFinite || sum < V.Scalar.leastNormalMagnitude / V.Scalar.ulpOfOne { return nil }
+    let norm = sum.squareRoot(), lanes = V(repeating: norm)
+    i = 0
+    while i < whole {
+        storeLanes(loadLanes(v + i, V.self) / lanes, unit + i)
+        i += w
+    }
+    for j in whole ..< d { unit[j] = v[j] / norm }
+    return norm
 }

@@ -8,12 +8,19 @@
 // one fused multiply-add per term, from 0 or from C), so a row's result never depends on
 // which block or tile computes it.
 
-/// The vector type of each precision (256 bits: the library's x86-64 target has AVX2 + FMA).
+/// The vector type of each precision (256 bits: the library's x86-64 target has AVX2 + FMA), and
+/// the matrix product's, 512 bits in a build for a machine with AVX-512 (mk/core.mk, NATIVE=1).
 protocol BlockScalar: IEFloat {
     associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    associatedtype ProductLanes: SIMD where ProductLanes.Scalar == Self
 }
-extension Float: BlockScalar { typealias Lanes = SIMD8<Float> }
-extension Double: BlockScalar { typealias Lanes = SIMD4<Double> }
+#if arch(x86_64) && IE_WIDE_VECTORS
+extension Float: BlockScalar { typealias Lanes = SIMD8<Float>; typealias ProductLanes = SIMD16<Float> }
+extension Double: BlockScalar { typealias Lanes = SIMD4<Double>; typealias ProductLanes = SIMD8<Double> }
+#else
+extension Float: BlockScalar { typealias Lanes = SIMD8<Float>; typealias ProductLanes = Lanes }
+extension Double: BlockScalar { typealias Lanes = SIMD4<Double>; typealias ProductLanes = Lanes }
+#endif
 
 /// A matrix operand: element (m, p) at base[m·row + p·column].
 struct StridedMatrix<T> {
@@ -25,28 +32,33 @@ struct StridedMatrix<T> {
 /// C[m, n] = (accumulate ? C[m, n] : 0) + Σ_p A[m, p]·B[p, n] for m < rows, n < columns,
 /// p < depth; B[p, n] = b[p·ldb + n], C[m, n] = c[m·ldc + n]. `pack` holds `productPackSize` values.
 /// `packed`, when given, is B's panels as `packPanels` laid them out (for a B that many products
-/// share): the product reads them instead of copying each panel again.
+/// share): the product reads them instead of copying each panel again. `complement`, when given,
+/// also receives 1 − C[m, n] (at the same offsets as C), stored from the registers that hold C.
 @inline(__always)
 func matrixProduct<T: IEFloat>(rows: Int, columns: Int, depth: Int, _ a: StridedMatrix<T>,
                                _ b: UnsafePointer<T>, ldb: Int, _ c: UnsafeMutablePointer<T>, ldc: Int,
-                               accumulate: Bool, pack: UnsafeMutablePointer<T>, packed: UnsafePointer<T>? = nil) {
+                               accumulate: Bool, pack: UnsafeMutablePointer<T>, packed: UnsafePointer<T>? = nil,
+                               complement: UnsafeMutablePointer<T>? = nil) {
     // The casts are identities: T is the precision named.
     if T.self == Float.self {
-        lanesProduct(Float.Lanes.self, rows, columns, depth,
+        lanesProduct(Float.ProductLanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Float.self), row: a.row, column: a.column),
                      rebound(b, Float.self), ldb, reboundMutable(c, Float.self), ldc, accumulate,
-                     reboundMutable(pack, Float.self), packed.map { rebound($0, Float.self) })
+                     reboundMutable(pack, Float.self), packed.map { rebound($0, Float.self) },
+                     complement.map { reboundMutable($0, Float.self) })
     } else if T.self == Double.self {
-        lanesProduct(Double.Lanes.self, rows, columns, depth,
+        lanesProduct(Double.ProductLanes.self, rows, columns, depth,
                      StridedMatrix(base: rebound(a.base, Double.self), row: a.row, column: a.column),
                      rebound(b, Double.self), ldb, reboundMutable(c, Double.self), ldc, accumulate,
-                     reboundMutable(pack, Double.self), packed.map { rebound($0, Double.self) })
+                     reboundMutable(pack, Double.self), packed.map { rebound($0, Double.self) },
+                     complement.map { reboundMutable($0, Double.self) })
     } else {
         for m in 0 ..< rows {
             for n in 0 ..< columns {
                 var sum: T = accumulate ? c[m * ldc + n] : 0
                 for p in 0 ..< depth { sum = sum.addingProduct(a.base[m * a.row + p * a.column], b[p * ldb + n]) }
                 c[m * ldc + n] = sum
+                if let complement { complement[m * ldc + n] = 1 - sum }
             }
         }
     }
@@ -73,12 +85,12 @@ func scratchTotal(_ terms: [(count: Int, size: Int)]) throws -> Int {
 
 /// Depth per chunk: a panel of B (this many rows × 2 vectors) stays in the L1 cache.
 let productDepthChunk = 256
-/// Values of the panel buffer (2 vectors of at most 8 lanes per row of the panel).
-let productPackSize = productDepthChunk * 16
+/// Values of the panel buffer (2 product vectors per row of the panel; float's are the widest).
+let productPackSize = productDepthChunk * 2 * Float.ProductLanes.scalarCount
 
-/// The lanes of one vector of each precision (0 for any other type: no panels).
+/// The lanes of one product vector of each precision (0 for any other type: no panels).
 @inline(__always) func blockLanes<T>(_: T.Type) -> Int {
-    T.self == Float.self ? Float.Lanes.scalarCount : T.self == Double.self ? Double.Lanes.scalarCount : 0
+    T.self == Float.self ? Float.ProductLanes.scalarCount : T.self == Double.self ? Double.ProductLanes.scalarCount : 0
 }
 
 /// Values of B's panels (`packPanels`) for a product of this depth and width.
@@ -112,13 +124,15 @@ func packPanels<T>(depth: Int, columns: Int, _ b: UnsafePointer<T>, ldb: Int, in
 func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int, _ a: StridedMatrix<V.Scalar>,
                            _ b: UnsafePointer<V.Scalar>, _ ldb: Int, _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int,
                            _ accumulate: Bool, _ pack: UnsafeMutablePointer<V.Scalar>,
-                           _ packed: UnsafePointer<V.Scalar>?) where V.Scalar: BinaryFloatingPoint {
+                           _ packed: UnsafePointer<V.Scalar>?,
+                           _ complement: UnsafeMutablePointer<V.Scalar>?) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
     let pairedColumns = columns / (2 * w) * (2 * w)
     var p0 = 0
     repeat {
         let chunk = min(productDepthChunk, depth - p0)
         let add = accumulate || p0 > 0
+        let e = p0 + chunk == depth ? complement : nil  // the last chunk's sums are final
         var n0 = 0
         while n0 + 2 * w <= columns {
             let panel: UnsafePointer<V.Scalar>
@@ -137,23 +151,23 @@ func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int,
             }
             var m0 = 0
             while m0 + 6 <= rows {
-                tile6x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
+                tile6x2(V.self, a, panel, 2 * w, c, e, ldc, m0, n0, p0, chunk, add)
                 m0 += 6
             }
             // A remainder of 4 or 5 rows (64 = 10·6 + 4): 8 accumulators keep both FMA units
             // busy, where single rows would wait on each sum's latency.
             if m0 + 4 <= rows {
-                tile4x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
+                tile4x2(V.self, a, panel, 2 * w, c, e, ldc, m0, n0, p0, chunk, add)
                 m0 += 4
             }
             while m0 < rows {
-                tile1x2(V.self, a, panel, 2 * w, c, ldc, m0, n0, p0, chunk, add)
+                tile1x2(V.self, a, panel, 2 * w, c, e, ldc, m0, n0, p0, chunk, add)
                 m0 += 1
             }
             n0 += 2 * w
         }
         if n0 + w <= columns {
-            for m in 0 ..< rows { tile1x1(V.self, a, b + p0 * ldb + n0, ldb, c, ldc, m, n0, p0, chunk, add) }
+            for m in 0 ..< rows { tile1x1(V.self, a, b + p0 * ldb + n0, ldb, c, e, ldc, m, n0, p0, chunk, add) }
             n0 += w
         }
         if n0 < columns {
@@ -167,6 +181,7 @@ func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int,
                         bp += ldb
                     }
                     c[m * ldc + n] = sum
+                    if let e { e[m * ldc + n] = 1 - sum }
                 }
             }
         }
@@ -186,7 +201,7 @@ func lanesProduct<V: SIMD>(_: V.Type, _ rows: Int, _ columns: Int, _ depth: Int,
 
 @inline(__always)
 func tile6x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
-                      _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
+                      _ c: UnsafeMutablePointer<V.Scalar>, _ e: UnsafeMutablePointer<V.Scalar>?, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
                       _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
     let c0 = c + m0 * ldc + n0, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc
@@ -225,11 +240,21 @@ func tile6x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
     storeLanes(s30, c3); storeLanes(s31, c3 + w)
     storeLanes(s40, c4); storeLanes(s41, c4 + w)
     storeLanes(s50, c5); storeLanes(s51, c5 + w)
+    if let e {
+        let one = V(repeating: 1), e0 = e + m0 * ldc + n0, e1 = e0 + ldc, e2 = e1 + ldc, e3 = e2 + ldc, e4 = e3 + ldc
+        let e5 = e4 + ldc
+        storeLanes(one - s00, e0); storeLanes(one - s01, e0 + w)
+        storeLanes(one - s10, e1); storeLanes(one - s11, e1 + w)
+        storeLanes(one - s20, e2); storeLanes(one - s21, e2 + w)
+        storeLanes(one - s30, e3); storeLanes(one - s31, e3 + w)
+        storeLanes(one - s40, e4); storeLanes(one - s41, e4 + w)
+        storeLanes(one - s50, e5); storeLanes(one - s51, e5 + w)
+    }
 }
 
 @inline(__always)
 func tile4x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
-                      _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
+                      _ c: UnsafeMutablePointer<V.Scalar>, _ e: UnsafeMutablePointer<V.Scalar>?, _ ldc: Int, _ m0: Int, _ n0: Int, _ p0: Int,
                       _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
     let c0 = c + m0 * ldc + n0, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc
@@ -259,11 +284,18 @@ func tile4x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
     storeLanes(s10, c1); storeLanes(s11, c1 + w)
     storeLanes(s20, c2); storeLanes(s21, c2 + w)
     storeLanes(s30, c3); storeLanes(s31, c3 + w)
+    if let e {
+        let one = V(repeating: 1), e0 = e + m0 * ldc + n0, e1 = e0 + ldc, e2 = e1 + ldc, e3 = e2 + ldc
+        storeLanes(one - s00, e0); storeLanes(one - s01, e0 + w)
+        storeLanes(one - s10, e1); storeLanes(one - s11, e1 + w)
+        storeLanes(one - s20, e2); storeLanes(one - s21, e2 + w)
+        storeLanes(one - s30, e3); storeLanes(one - s31, e3 + w)
+    }
 }
 
 @inline(__always)
 func tile1x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
-                      _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m: Int, _ n0: Int, _ p0: Int,
+                      _ c: UnsafeMutablePointer<V.Scalar>, _ e: UnsafeMutablePointer<V.Scalar>?, _ ldc: Int, _ m: Int, _ n0: Int, _ p0: Int,
                       _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
     let c0 = c + m * ldc + n0
@@ -278,11 +310,16 @@ func tile1x2<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
     }
     storeLanes(s0, c0)
     storeLanes(s1, c0 + w)
+    if let e {
+        let one = V(repeating: 1), e0 = e + m * ldc + n0
+        storeLanes(one - s0, e0)
+        storeLanes(one - s1, e0 + w)
+    }
 }
 
 @inline(__always)
 func tile1x1<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointer<V.Scalar>, _ ldb: Int,
-                      _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ m: Int, _ n0: Int, _ p0: Int,
+                      _ c: UnsafeMutablePointer<V.Scalar>, _ e: UnsafeMutablePointer<V.Scalar>?, _ ldc: Int, _ m: Int, _ n0: Int, _ p0: Int,
                       _ chunk: Int, _ add: Bool) where V.Scalar: BinaryFloatingPoint {
     let c0 = c + m * ldc + n0
     var s0 = add ? loadLanes(c0, V.self) : V()
@@ -293,4 +330,5 @@ func tile1x1<V: SIMD>(_: V.Type, _ a: StridedMatrix<V.Scalar>, _ b: UnsafePointe
         bp += ldb
     }
     storeLanes(s0, c0)
+    if let e { storeLanes(V(repeating: 1) - s0, e + m * ldc + n0) }
 }

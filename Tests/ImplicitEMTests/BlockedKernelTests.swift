@@ -307,17 +307,20 @@ final class BlockedKernelTests: XCTestCase {
         }
     }
 
-    /// The matrix product itself against a plain triple loop, at every tile edge, with strided A.
+    /// The matrix product itself against a plain triple loop, at every tile edge, with strided A
+    /// (27 and 51 columns: pairs of vectors, one vector and scalars, for 4-, 8- and 16-lane products).
     func testMatrixProductAtEveryEdge() {
         func check<T: IEFloat>(_: T.Type) {
             var rng = SeededRNG(seed: 15)
-            for (rows, columns, depth) in [(1, 1, 1), (7, 17, 3), (6, 16, 256), (13, 33, 257), (5, 8, 0), (12, 3, 600)] {
+            for (rows, columns, depth) in [(1, 1, 1), (7, 17, 3), (6, 16, 256), (13, 33, 257), (5, 8, 0), (12, 3, 600),
+                                            (9, 27, 70), (9, 51, 300)] {
                 for transposed in [false, true] {
                     let a = rng.array(rows * max(depth, 1), -1, 1).map { T(fromDouble: $0) }
                     let b = rng.array(max(depth, 1) * columns, -1, 1).map { T(fromDouble: $0) }
                     let start = rng.array(rows * columns, -1, 1).map { T(fromDouble: $0) }
                     for accumulate in [false, true] {
-                        var c = start
+                        var c = start, withComplement = start
+                        var complement = [T](repeating: .nan, count: rows * columns)
                         var pack = [T](repeating: 0, count: productPackSize)
                         a.withUnsafeBufferPointer { ap in
                             b.withUnsafeBufferPointer { bp in
@@ -325,13 +328,22 @@ final class BlockedKernelTests: XCTestCase {
                                                         : StridedMatrix(base: ap.baseAddress!, row: depth, column: 1)
                                 matrixProduct(rows: rows, columns: columns, depth: depth, matrix, bp.baseAddress!,
                                               ldb: columns, &c, ldc: columns, accumulate: accumulate, pack: &pack)
+                                complement.withUnsafeMutableBufferPointer { e in
+                                    matrixProduct(rows: rows, columns: columns, depth: depth, matrix, bp.baseAddress!,
+                                                  ldb: columns, &withComplement, ldc: columns, accumulate: accumulate,
+                                                  pack: &pack, complement: e.baseAddress!)
+                                }
                             }
                         }
+                        let what = "\(precisionName(T.self)) \(rows)×\(columns)×\(depth)"
                         let (error, size) = plainProductError(c, start, a, b, rows: rows, columns: columns,
                                                               depth: depth, transposed: transposed,
                                                               accumulate: accumulate)
-                        XCTAssertLessThanOrEqual(error, tolerance(T.self) * max(size, 1),
-                                                 "\(precisionName(T.self)) \(rows)×\(columns)×\(depth)")
+                        XCTAssertLessThanOrEqual(error, tolerance(T.self) * max(size, 1), what)
+                        // The complement: C unchanged, and 1 − C of the same sums, rounded once.
+                        XCTAssertTrue(c.elementsEqual(withComplement) { $0.double.bitPattern == $1.double.bitPattern }, what)
+                        XCTAssertTrue(zip(c, complement).allSatisfy { (1 - $0).double.bitPattern == $1.double.bitPattern },
+                                      "\(what): complement")
                     }
                 }
             }

@@ -209,4 +209,43 @@ final class CosineBlockedTests: XCTestCase {
             XCTAssertTrue(first.elementsEqual(got32 + got64) { $0.bitPattern == $1.bitPattern }, "\(threads) threads differ")
         }
     }
+
+    /// The blocked pass's unit rows against ‖v‖ and v/‖v‖ in float64: lengths across the vector
+    /// width, values whose squares overflow or underflow (the scaled route), subnormals and zero.
+    func testUnitVectorAgainstAPlainNorm() {
+        func check<T: IEFloat>(_: T.Type, scales: [Double]) {
+            var rng = SeededRNG(seed: 35)
+            for d in [1, 3, 8, 15, 16, 17, 33, 128] {
+                for scale in scales + [0] {
+                    let v = rng.array(d, -1, 1).map { T(fromDouble: $0 * scale) }
+                    var unit = [T](repeating: .nan, count: d)
+                    let norm = v.withUnsafeBufferPointer { vp in
+                        unit.withUnsafeMutableBufferPointer { unitVector(vp.baseAddress!, d, unit: $0.baseAddress!) }
+                    }
+                    // The norm in float64, scaled by a power of two so that nothing overflows or
+                    // underflows: power·root, and the unit vector (v/power)/root.
+                    let values = v.map(\.double), top = values.map(abs).max()!
+                    let power = top == 0 ? 1 : Double(sign: .plus, exponent: top.exponent, significand: 1)
+                    let root = values.map { ($0 / power) * ($0 / power) }.reduce(0, +).squareRoot()
+                    let what = "\(precisionName(T.self)) d = \(d), scale \(scale)"
+                    if root == 0 {
+                        XCTAssertEqual(norm.double, 0, what)
+                        XCTAssertTrue(unit.allSatisfy { $0 == 0 }, what)
+                        continue
+                    }
+                    // Rounding: d squares summed, a root, two divisions; a subnormal norm is
+                    // also off by up to one step of the least subnormal.
+                    let tol = (Double(d) / 2 + 3) * T.ulpOfOne.double
+                    assertClose(norm.double, power * root, rel: tol, floor: T.leastNonzeroMagnitude.double / tol, what)
+                    for i in 0 ..< d {
+                        assertClose(unit[i].double, (values[i] / power) / root, rel: tol, floor: T.ulpOfOne.double,
+                                    "\(what) unit[\(i)]")
+                    }
+                }
+            }
+        }
+        // Float: squares overflow from 1.9e19, the scaled route below √(1e-31 / d).
+        check(Float.self, scales: [1, 1e15, 1e30, 1e37, 1e-15, 1e-20, 1e-25, 1e-40])
+        check(Double.self, scales: [1, 1e150, 1e200, 1e306, 1e-140, 1e-150, 1e-170, 1e-310])
+    }
 }
