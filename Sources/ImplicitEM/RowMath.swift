@@ -38,8 +38,8 @@ protocol RowVector: FloatVector {
     mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self)
     /// The largest lane.
     var largest: Scalar { get }
-    /// e^v per lane.
-    var exponential: Self { get }
+    /// e^v per lane, for v ≤ 0.
+    var exponentialOfNonPositive: Self { get }
     /// 0 in the lanes where `key` is 0, self in the others.
     func zeroing(where key: Self) -> Self
 }
@@ -81,7 +81,8 @@ struct LogitScan<V: RowVector> {
     var top = V(repeating: -V.Scalar.infinity), at = V(), position = V()
 
     /// Logits of the first `whole` values (a multiple of the lane count), stored to `out`.
-    @inline(__always)
+    /// Transparent: inlined with literal flags, each copy loses the tests of absent terms.
+    @_transparent
     mutating func run(_ e: UnsafePointer<V.Scalar>, _ out: UnsafeMutablePointer<V.Scalar>, _ whole: Int,
                       negate: Bool, _ tau: V.Scalar, _ logw: UnsafePointer<V.Scalar>?,
                       _ logprior: UnsafePointer<V.Scalar>?, _ c: UnsafePointer<V.Scalar>?) {
@@ -223,7 +224,7 @@ enum RowSoftmax {
         let s = V(repeating: unsafeBitCast(shift, to: V.Scalar.self)), lanes = V.scalarCount
         var acc = V()
         while j &+ lanes <= count {
-            let e = (V(loading: v + j) - s).exponential
+            let e = (V(loading: v + j) - s).exponentialOfNonPositive  // v ≤ shift, the maximum
             e.store(to: v + j)
             acc += e
             j &+= lanes

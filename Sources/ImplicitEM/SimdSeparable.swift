@@ -589,8 +589,10 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // overflow, needs the scalar loop, which skips zero terms so that 0·∞ never appears.
         // Counted without branches, so that the loops vectorise.
         let xr = x + n * d, lanes = V.scalarCount
-        var outside = 0
-        for kk in 0 ..< k { outside |= coefficient[kk].isFinite ? 0 : 1 }
+        // The coefficients go to this row's slot of the pair as they are checked; a row that
+        // takes the scalar loop leaves the slot to the next.
+        let pending = get(.pending) != 0
+        var outside = copyChecking(coefficient, to: coefficientPair + (pending ? padded : 0)) ? 0 : 1
         // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b).
         var far = V()
         var i = 0
@@ -608,14 +610,12 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             return scalar.backward(row: n, coefficient: coefficient, scratch: scratch, gx: gx, grads: grads)
         }
         let target = gx ?? unusedGx
-        if get(.pending) == 0 {
-            coefficientPair.update(from: coefficient, count: k)
+        if !pending {
             set(.pendingRow, n)
             set(.pendingGx, Int(bitPattern: target))
             set(.pending, 1)
             return
         }
-        (coefficientPair + padded).update(from: coefficient, count: k)
         let first = get(.pendingRow)
         let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
         set(.pending, 0)
@@ -628,6 +628,27 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         } else {
             backwardPair(first, n, firstGx, target, wantShape: false, kept: nil)
         }
+    }
+
+    /// Copies the K coefficients; whether all are finite (c − c is NaN for ±∞ and NaN).
+    @inline(__always)
+    private func copyChecking(_ from: UnsafePointer<T>, to: UnsafeMutablePointer<T>) -> Bool {
+        let lanes = V.scalarCount
+        var check = V()
+        var j = 0
+        while j &+ lanes <= k {
+            let c = V(loading: from + j)
+            c.store(to: to + j)
+            check += c - c
+            j &+= lanes
+        }
+        var finite = check.total == 0
+        while j < k {
+            to[j] = from[j]
+            finite = finite && from[j].isFinite
+            j &+= 1
+        }
+        return finite
     }
 
     /// Runs a row still waiting for its pair (paired with itself at coefficient 0, which adds
