@@ -38,6 +38,9 @@ protocol RowVector: FloatVector {
     mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self)
     /// The largest lane.
     var largest: Scalar { get }
+    /// The smallest of `positions` (whole numbers) over the lanes where self is `value`, as an
+    /// Int: exact below 2^52 (float64) or 2^23 (float32), meaningless where no lane is.
+    func firstPosition(of value: Scalar, _ positions: Self) -> Int
     /// e^v per lane, for v ≤ 0.
     var exponentialOfNonPositive: Self { get }
     /// 0 in the lanes where `key` is 0, self in the others.
@@ -57,6 +60,13 @@ extension SIMD8: RowVector where Scalar == Double {
         let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
         return two[1] > two[0] ? two[1] : two[0]
     }
+    @inline(__always) func firstPosition(of value: Double, _ positions: Self) -> Int {
+        let p = Self(repeating: .infinity).replacing(with: positions, where: self .== Self(repeating: value))
+        let four = p.lowHalf.replacing(with: p.highHalf, where: p.highHalf .< p.lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
+        // Adding 2^52 puts a whole number below 2^52 in the low bits.
+        return Int(truncatingIfNeeded: ((two[1] < two[0] ? two[1] : two[0]) + 0x1p52).bitPattern & 0xf_ffff_ffff_ffff)
+    }
 }
 
 extension SIMD16: RowVector where Scalar == Float {
@@ -72,6 +82,14 @@ extension SIMD16: RowVector where Scalar == Float {
         let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .> eight.lowHalf)
         let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
         return two[1] > two[0] ? two[1] : two[0]
+    }
+    @inline(__always) func firstPosition(of value: Float, _ positions: Self) -> Int {
+        let p = Self(repeating: .infinity).replacing(with: positions, where: self .== Self(repeating: value))
+        let eight = p.lowHalf.replacing(with: p.highHalf, where: p.highHalf .< p.lowHalf)
+        let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .< eight.lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
+        // Adding 2^23 puts a whole number below 2^23 in the low bits.
+        return Int(truncatingIfNeeded: ((two[1] < two[0] ? two[1] : two[0]) + 0x1p23).bitPattern & 0x7f_ffff)
     }
 }
 
@@ -117,7 +135,7 @@ struct LogitTerms<T: IEFloat> {
 /// vector type, with a scalar tail.
 enum RowSoftmax {
     /// logits[j] = a_j (NaN, from +∞ − ∞ on a masked component, becomes −∞: masked stays masked);
-    /// returns their maximum and an index holding it, (−∞, 0) when nothing is above −∞.
+    /// returns their maximum and the first index holding it, (−∞, 0) when nothing is above −∞.
     @inline(__always)
     static func logits<T: IEFloat>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>,
                                    into logits: UnsafeMutablePointer<T>, _ count: Int) -> (value: T, index: Int) {
@@ -169,15 +187,10 @@ enum RowSoftmax {
         }
         let top = scan.top, at = scan.at
         var j = whole
+        // The first position of the maximum: the smallest, over the lanes holding it, of where
+        // each lane first saw it.
         var value = unsafeBitCast(top.largest, to: T.self), index = 0
-        if value > -T.infinity {
-            for lane in 0 ..< lanes where unsafeBitCast(top[lane], to: T.self) == value {
-                let found = at[lane]
-                index = S.self == Double.self ? Int(unsafeBitCast(found, to: Double.self))
-                    : Int(unsafeBitCast(found, to: Float.self))
-                break
-            }
-        }
+        if value > -T.infinity { index = top.firstPosition(of: unsafeBitCast(value, to: S.self), at) }
         while j < count {
             let a = logit(energy, terms, j)
             logits[j] = a

@@ -41,9 +41,11 @@ extension SIMD4 where Scalar: IEFloat {
 /// additions, and so the same bits.
 @inline(__always)
 func quarterTotals<S: IEFloat & SIMDScalar>(_ a: SIMD4<S>, _ b: SIMD4<S>, _ c: SIMD4<S>, _ d: SIMD4<S>) -> SIMD4<S> {
-    let ab = SIMD4(lowHalf: a.lowHalf, highHalf: b.lowHalf) + SIMD4(lowHalf: a.highHalf, highHalf: b.highHalf)
-    let cd = SIMD4(lowHalf: c.lowHalf, highHalf: d.lowHalf) + SIMD4(lowHalf: c.highHalf, highHalf: d.highHalf)
-    return SIMD4(ab[0], ab[2], cd[0], cd[2]) + SIMD4(ab[1], ab[3], cd[1], cd[3])
+    // [a's two, c's two] and [b's two, d's two], then the pairs of each interleaved (the
+    // lane order of x86's unpack instructions).
+    let ac = SIMD4(lowHalf: a.lowHalf, highHalf: c.lowHalf) + SIMD4(lowHalf: a.highHalf, highHalf: c.highHalf)
+    let bd = SIMD4(lowHalf: b.lowHalf, highHalf: d.lowHalf) + SIMD4(lowHalf: b.highHalf, highHalf: d.highHalf)
+    return SIMD4(ac[0], bd[0], ac[2], bd[2]) + SIMD4(ac[1], bd[1], ac[3], bd[3])
 }
 
 extension SIMD8: FloatVector where Scalar == Double {
