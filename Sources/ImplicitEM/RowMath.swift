@@ -38,8 +38,11 @@ protocol RowVector: FloatVector {
     mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self)
     /// The largest lane.
     var largest: Scalar { get }
-    /// e^v per lane.
-    var exponential: Self { get }
+    /// The smallest of `positions` (whole numbers) over the lanes where self is `value`, as an
+    /// Int: exact below 2^52 (float64) or 2^23 (float32), meaningless where no lane is.
+    func firstPosition(of value: Scalar, _ positions: Self) -> Int
+    /// e^v per lane, for v ≤ 0.
+    var exponentialOfNonPositive: Self { get }
     /// 0 in the lanes where `key` is 0, self in the others.
     func zeroing(where key: Self) -> Self
 }
@@ -57,6 +60,13 @@ extension SIMD8: RowVector where Scalar == Double {
         let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
         return two[1] > two[0] ? two[1] : two[0]
     }
+    @inline(__always) func firstPosition(of value: Double, _ positions: Self) -> Int {
+        let p = Self(repeating: .infinity).replacing(with: positions, where: self .== Self(repeating: value))
+        let four = p.lowHalf.replacing(with: p.highHalf, where: p.highHalf .< p.lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
+        // Adding 2^52 puts a whole number below 2^52 in the low bits.
+        return Int(truncatingIfNeeded: ((two[1] < two[0] ? two[1] : two[0]) + 0x1p52).bitPattern & 0xf_ffff_ffff_ffff)
+    }
 }
 
 extension SIMD16: RowVector where Scalar == Float {
@@ -73,6 +83,44 @@ extension SIMD16: RowVector where Scalar == Float {
         let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
         return two[1] > two[0] ? two[1] : two[0]
     }
+    @inline(__always) func firstPosition(of value: Float, _ positions: Self) -> Int {
+        let p = Self(repeating: .infinity).replacing(with: positions, where: self .== Self(repeating: value))
+        let eight = p.lowHalf.replacing(with: p.highHalf, where: p.highHalf .< p.lowHalf)
+        let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .< eight.lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
+        // Adding 2^23 puts a whole number below 2^23 in the low bits.
+        return Int(truncatingIfNeeded: ((two[1] < two[0] ? two[1] : two[0]) + 0x1p23).bitPattern & 0x7f_ffff)
+    }
+}
+
+/// The running state of the vector logits: per lane the largest logit, where it was, and the
+/// position of the next chunk.
+struct LogitScan<V: RowVector> {
+    var top = V(repeating: -V.Scalar.infinity), at = V(), position = V()
+
+    /// Logits of the first `whole` values (a multiple of the lane count), stored to `out`.
+    /// Transparent: inlined with literal flags, each copy loses the tests of absent terms.
+    @_transparent
+    mutating func run(_ e: UnsafePointer<V.Scalar>, _ out: UnsafeMutablePointer<V.Scalar>, _ whole: Int,
+                      negate: Bool, _ tau: V.Scalar, _ logw: UnsafePointer<V.Scalar>?,
+                      _ logprior: UnsafePointer<V.Scalar>?, _ c: UnsafePointer<V.Scalar>?) {
+        let lanes = V.scalarCount, step = V(repeating: V.Scalar(lanes))
+        var j = 0
+        while j < whole {
+            // −d/τ as d/(−τ) and −d as d·(−1): the same values; unary minus on a vector
+            // compiled lane by lane.
+            let d = V(loading: e + j)
+            var a = negate ? d * V(repeating: -1) : d / V(repeating: -tau)
+            if let logw { a += V(loading: logw + j) }
+            if let logprior { a += V(loading: logprior + j) }
+            if let c { a -= V(loading: c + j) }
+            a = a.maskingNaN
+            a.store(to: out + j)
+            top.keepLarger(a, &at, position)
+            position += step
+            j &+= lanes
+        }
+    }
 }
 
 /// The additive terms of a row's logits a_j = −d_j/τ + logw_j + logprior_j − c_j (each optional).
@@ -87,7 +135,7 @@ struct LogitTerms<T: IEFloat> {
 /// vector type, with a scalar tail.
 enum RowSoftmax {
     /// logits[j] = a_j (NaN, from +∞ − ∞ on a masked component, becomes −∞: masked stays masked);
-    /// returns their maximum and an index holding it, (−∞, 0) when nothing is above −∞.
+    /// returns their maximum and the first index holding it, (−∞, 0) when nothing is above −∞.
     @inline(__always)
     static func logits<T: IEFloat>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>,
                                    into logits: UnsafeMutablePointer<T>, _ count: Int) -> (value: T, index: Int) {
@@ -121,35 +169,28 @@ enum RowSoftmax {
         let logw = terms.logw.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
         let logprior = terms.logprior.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
         let c = terms.c.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
-        let lanes = V.scalarCount
+        let lanes = V.scalarCount, whole = count - count % lanes
         // Each lane keeps its largest logit and where it was (as a value of S: exact for any
         // count a float32 index can hold; checked below).
-        var top = V(repeating: -S.infinity), at = V(), position = V()
-        for lane in 0 ..< lanes { position[lane] = S(lane) }
-        var j = 0
-        while j &+ lanes <= count {
-            // −d/τ as d/(−τ) and −d as d·(−1): the same values; unary minus on a vector
-            // compiled lane by lane.
-            let d = V(loading: e + j)
-            var a = tau == 1 ? d * V(repeating: -1) : d / V(repeating: -tau)
-            if let logw { a += V(loading: logw + j) }
-            if let logprior { a += V(loading: logprior + j) }
-            if let c { a -= V(loading: c + j) }
-            a = a.maskingNaN
-            a.store(to: out + j)
-            top.keepLarger(a, &at, position)
-            position += V(repeating: S(lanes))
-            j &+= lanes
-        }
-        var value = unsafeBitCast(top.largest, to: T.self), index = 0
-        if value > -T.infinity {
-            for lane in 0 ..< lanes where unsafeBitCast(top[lane], to: T.self) == value {
-                let found = at[lane]
-                index = S.self == Double.self ? Int(unsafeBitCast(found, to: Double.self))
-                    : Int(unsafeBitCast(found, to: Float.self))
-                break
+        var scan = LogitScan<V>()
+        for lane in 0 ..< lanes { scan.position[lane] = S(lane) }
+        // The common terms get loops of their own, without the tests of the others.
+        if tau == 1 && logprior == nil {
+            switch (logw, c) {
+            case let (logw?, c?): scan.run(e, out, whole, negate: true, tau, logw, nil, c)
+            case let (logw?, nil): scan.run(e, out, whole, negate: true, tau, logw, nil, nil)
+            case let (nil, c?): scan.run(e, out, whole, negate: true, tau, nil, nil, c)
+            case (nil, nil): scan.run(e, out, whole, negate: true, tau, nil, nil, nil)
             }
+        } else {
+            scan.run(e, out, whole, negate: tau == 1, tau, logw, logprior, c)
         }
+        let top = scan.top, at = scan.at
+        var j = whole
+        // The first position of the maximum: the smallest, over the lanes holding it, of where
+        // each lane first saw it.
+        var value = unsafeBitCast(top.largest, to: T.self), index = 0
+        if value > -T.infinity { index = top.firstPosition(of: unsafeBitCast(value, to: S.self), at) }
         while j < count {
             let a = logit(energy, terms, j)
             logits[j] = a
@@ -196,7 +237,7 @@ enum RowSoftmax {
         let s = V(repeating: unsafeBitCast(shift, to: V.Scalar.self)), lanes = V.scalarCount
         var acc = V()
         while j &+ lanes <= count {
-            let e = (V(loading: v + j) - s).exponential
+            let e = (V(loading: v + j) - s).exponentialOfNonPositive  // v ≤ shift, the maximum
             e.store(to: v + j)
             acc += e
             j &+= lanes
@@ -265,6 +306,35 @@ enum RowSoftmax {
         let tau = unsafeBitCast(deltas.tau, to: S.self)
         let coefficients = cast(deltas.coefficient), sums = deltas.sums.map(cast)
         let gradLogprior = deltas.gradLogprior.map(cast), gradEnergies = deltas.gradEnergies.map(cast)
+        if deltas.gL == 1 && deltas.tau == 1 && gradLogprior == nil {
+            // The common case, a loop per set of outputs: δ = r (r ≥ +0, never −0) and the
+            // coefficient 0 − r, which is +0 where r is.
+            let whole = count - count % lanes
+            @inline(__always) func plain(_ copy: UnsafeMutablePointer<S>?, _ sums: UnsafeMutablePointer<S>?,
+                                         _ gradEnergies: UnsafeMutablePointer<S>?) {
+                while j < whole {
+                    let rj = V(loading: values + j) * scale
+                    rj.store(to: values + j)
+                    if let copy { rj.store(to: copy + j) }
+                    let coefficient = V() - rj
+                    coefficient.store(to: coefficients + j)
+                    if let sums { (V(loading: sums + j) + rj).store(to: sums + j) }
+                    if let gradEnergies { coefficient.store(to: gradEnergies + j) }
+                    j &+= lanes
+                }
+            }
+            switch (copy, sums, gradEnergies) {
+            case let (copy?, sums?, gradEnergies?): plain(copy, sums, gradEnergies)
+            case let (copy?, sums?, nil): plain(copy, sums, nil)
+            case let (copy?, nil, gradEnergies?): plain(copy, nil, gradEnergies)
+            case let (copy?, nil, nil): plain(copy, nil, nil)
+            case let (nil, sums?, gradEnergies?): plain(nil, sums, gradEnergies)
+            case let (nil, sums?, nil): plain(nil, sums, nil)
+            case let (nil, nil, gradEnergies?): plain(nil, nil, gradEnergies)
+            case (nil, nil, nil): plain(nil, nil, nil)
+            }
+            return
+        }
         while j &+ lanes <= count {
             let rj = V(loading: values + j) * scale
             rj.store(to: values + j)

@@ -31,6 +31,27 @@ extension SIMD8 where Scalar == Double {
     @_transparent var exponential: Self {
         // Beyond [−746, 710] e^x is 0 or +∞ in every rounding; −∞ clamps to 0, NaN passes through.
         let x = replacing(with: -746, where: self .< -746).replacing(with: 710, where: self .> 710)
+        let (n, p) = x.exponentialParts
+        // n in [−1077, 1025]; biased = n + 2048 > 0 and half = ⌊n/2⌋ + 1024, so the exponent
+        // fields of 2^⌊n/2⌋ and 2^(n−⌊n/2⌋) are half − 1 and biased − half − 1.
+        let biased = n &+ 2048
+        let half = biased &>> 1
+        let low = unsafeBitCast((half &- 1) &<< 52, to: Self.self)
+        let high = unsafeBitCast((biased &- half &- 1) &<< 52, to: Self.self)
+        return p * low * high
+    }
+
+    /// e^x for x ≤ 0 (the softmax's x − max), the same bits as `exponential`: n is in
+    /// [−1076, 0], so 2^(n+54) is normal, p·2^(n+54) is exact, and the product by 2^−54 rounds
+    /// once, as the second factor there does.
+    @_transparent var exponentialOfNonPositive: Self {
+        let (n, p) = replacing(with: -746, where: self .< -746).exponentialParts
+        return p * unsafeBitCast((n &+ (54 + 1023)) &<< 52, to: Self.self) * 0x1p-54
+    }
+
+    /// e^x = 2^n·p for x in [−746, 710]: n (as wrapping bits) and p = e^r.
+    @_transparent var exponentialParts: (n: SIMD8<UInt64>, p: Self) {
+        let x = self
         let magic = Self(repeating: 0x1.8p52)  // adding it rounds to an integer in the low bits
         let shifted = magic.addingProduct(x, 1.4426950408889634)
         let n = shifted - magic
@@ -49,15 +70,8 @@ extension SIMD8 where Scalar == Double {
         var p = q03.addingProduct(r4, q47).addingProduct(r8, q811)
         p = Self(repeating: 1.0).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
-        // The low bits of `shifted` hold n in [−1077, 1025]; biased = n + 2048 > 0 and
-        // half = ⌊n/2⌋ + 1024, so the exponent fields of 2^⌊n/2⌋ and 2^(n−⌊n/2⌋) are
-        // half − 1 and biased − half − 1.
-        let biased = unsafeBitCast(shifted, to: SIMD8<UInt64>.self) &- unsafeBitCast(magic, to: SIMD8<UInt64>.self)
-            &+ 2048
-        let half = biased &>> 1
-        let low = unsafeBitCast((half &- 1) &<< 52, to: Self.self)
-        let high = unsafeBitCast((biased &- half &- 1) &<< 52, to: Self.self)
-        return p * low * high
+        // The low bits of `shifted` hold n.
+        return (unsafeBitCast(shifted, to: SIMD8<UInt64>.self) &- unsafeBitCast(magic, to: SIMD8<UInt64>.self), p)
     }
 
     /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.
@@ -119,6 +133,25 @@ extension SIMD16 where Scalar == Float {
     @_transparent var exponential: Self {
         // Beyond [−104, 89] e^x is 0 or +∞ in every rounding.
         let x = replacing(with: -104, where: self .< -104).replacing(with: 89, where: self .> 89)
+        let (n, p) = x.exponentialParts
+        // n in [−150, 129]; biased = n + 256, half = ⌊n/2⌋ + 128 (as for float64).
+        let biased = n &+ 256
+        let half = biased &>> 1
+        let low = unsafeBitCast((half &- 1) &<< 23, to: Self.self)
+        let high = unsafeBitCast((biased &- half &- 1) &<< 23, to: Self.self)
+        return p * low * high
+    }
+
+    /// e^x for x ≤ 0, the same bits as `exponential` (as for float64: n in [−150, 0], 2^(n+24)
+    /// normal, one rounding by 2^−24).
+    @_transparent var exponentialOfNonPositive: Self {
+        let (n, p) = replacing(with: -104, where: self .< -104).exponentialParts
+        return p * unsafeBitCast((n &+ (24 + 127)) &<< 23, to: Self.self) * 0x1p-24
+    }
+
+    /// e^x = 2^n·p for x in [−104, 89]: n (as wrapping bits) and p = e^r.
+    @_transparent var exponentialParts: (n: SIMD16<UInt32>, p: Self) {
+        let x = self
         let magic = Self(repeating: 0x1.8p23)
         let shifted = magic.addingProduct(x, 1.44269504)
         let n = shifted - magic
@@ -131,13 +164,7 @@ extension SIMD16 where Scalar == Float {
         var p = q01.addingProduct(r2, q23).addingProduct(r2 * r2, q45)
         p = Self(repeating: 1.0).addingProduct(p, r)
         p = Self(repeating: 1.0).addingProduct(p, r)
-        // n in [−150, 129]; biased = n + 256, half = ⌊n/2⌋ + 128 (as for float64).
-        let biased = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- unsafeBitCast(magic, to: SIMD16<UInt32>.self)
-            &+ 256
-        let half = biased &>> 1
-        let low = unsafeBitCast((half &- 1) &<< 23, to: Self.self)
-        let high = unsafeBitCast((biased &- half &- 1) &<< 23, to: Self.self)
-        return p * low * high
+        return (unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- unsafeBitCast(magic, to: SIMD16<UInt32>.self), p)
     }
 
     /// log x per lane, as libm gives it at 0 (−∞), below 0 (NaN), +∞ and NaN.

@@ -5,7 +5,7 @@
 
 /// The vector operations the kernels need beyond +, −, ×, ÷ (which compile to vector
 /// instructions even in generic code).
-protocol FloatVector: SIMD where Scalar: IEFloat {
+protocol FloatVector: SIMD where Scalar: IEFloat & SIMDScalar {
     init(loading p: UnsafePointer<Scalar>)
     func store(to p: UnsafeMutablePointer<Scalar>)
     /// |v| per lane.
@@ -23,8 +23,29 @@ protocol FloatVector: SIMD where Scalar: IEFloat {
     /// √v per lane.
     var root: Self { get }
     /// The sum of the lanes, by halves (the standard library's sum() is a generic call for
-    /// some vector types).
+    /// some vector types): `quarters`, then their halves, then the two.
     var total: Scalar { get }
+    /// The lanes summed by halves down to four: the first steps of `total`.
+    var quarters: SIMD4<Scalar> { get }
+}
+
+extension SIMD4 where Scalar: IEFloat {
+    /// The last steps of `total` from its `quarters`.
+    @inline(__always) var quarterTotal: Scalar {
+        let two = lowHalf + highHalf
+        return two[0] + two[1]
+    }
+}
+
+/// The quarterTotal of each of four vectors, in their order, as two vector additions: the same
+/// additions, and so the same bits.
+@inline(__always)
+func quarterTotals<S: IEFloat & SIMDScalar>(_ a: SIMD4<S>, _ b: SIMD4<S>, _ c: SIMD4<S>, _ d: SIMD4<S>) -> SIMD4<S> {
+    // [a's two, c's two] and [b's two, d's two], then the pairs of each interleaved (the
+    // lane order of x86's unpack instructions).
+    let ac = SIMD4(lowHalf: a.lowHalf, highHalf: c.lowHalf) + SIMD4(lowHalf: a.highHalf, highHalf: c.highHalf)
+    let bd = SIMD4(lowHalf: b.lowHalf, highHalf: d.lowHalf) + SIMD4(lowHalf: b.highHalf, highHalf: d.highHalf)
+    return SIMD4(ac[0], bd[0], ac[2], bd[2]) + SIMD4(ac[1], bd[1], ac[3], bd[3])
 }
 
 extension SIMD8: FloatVector where Scalar == Double {
@@ -55,10 +76,8 @@ extension SIMD8: FloatVector where Scalar == Double {
         replacing(with: other, where: key .> bound)
     }
     @inline(__always) var root: Self { squareRoot() }
-    @inline(__always) var total: Double {
-        let four = lowHalf + highHalf, two = four.lowHalf + four.highHalf
-        return two[0] + two[1]
-    }
+    @inline(__always) var total: Double { quarters.quarterTotal }
+    @inline(__always) var quarters: SIMD4<Double> { lowHalf + highHalf }
 }
 
 extension SIMD16: FloatVector where Scalar == Float {
@@ -89,9 +108,10 @@ extension SIMD16: FloatVector where Scalar == Float {
         replacing(with: other, where: key .> bound)
     }
     @inline(__always) var root: Self { squareRoot() }
-    @inline(__always) var total: Float {
-        let eight = lowHalf + highHalf, four = eight.lowHalf + eight.highHalf, two = four.lowHalf + four.highHalf
-        return two[0] + two[1]
+    @inline(__always) var total: Float { quarters.quarterTotal }
+    @inline(__always) var quarters: SIMD4<Float> {
+        let eight = lowHalf + highHalf
+        return eight.lowHalf + eight.highHalf
     }
 }
 
@@ -112,6 +132,9 @@ protocol VectorRho {
     func derivative(_ u: V) -> V
     func shapeDerivative(_ u: V) -> V
     func adding(_ sum: V, _ u: V) -> V
+    /// Whether `adding` sums 2ρ (one product fewer per element), the total then halved, which
+    /// is exact; a total that overflowed is summed again from ρ.
+    static var sumsTwice: Bool { get }
     /// ρ′(u), and ∂ρ/∂shape(u) when asked (0 otherwise); a kernel may share work between them.
     func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V)
     /// Whether ρ(u) = base(u) + log(1 + t(u)) with t ≥ 0 (logistic, student_t), so that the
@@ -137,6 +160,7 @@ extension VectorRho {
     @inline(__always) func shapeDerivative(_ u: V) -> V { V() }
     /// sum + ρ(u); a kernel may fuse the last product into the addition.
     @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum + value(u) }
+    static var sumsTwice: Bool { false }
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         (derivative(u), wantShape ? shapeDerivative(u) : V())
     }
@@ -154,7 +178,8 @@ struct GaussianVectorRho<V: FloatVector>: VectorRho {
     var scalar: GaussianRho<V.Scalar> { GaussianRho() }
     @inline(__always) func value(_ u: V) -> V { u * u * 0.5 }
     @inline(__always) func derivative(_ u: V) -> V { u }
-    @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum.addingProduct(u, u * 0.5) }
+    @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum.addingProduct(u, u) }
+    static var sumsTwice: Bool { true }
 }
 
 struct LaplaceVectorRho<V: FloatVector>: VectorRho {
@@ -262,6 +287,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     let unusedGx: UnsafeMutablePointer<T>
     /// The pair state, as Ints (see `State`).
     let state: UnsafeMutableRawPointer
+    /// The backward's Σ_k c·ρ′/s per dimension of each row of the pair, as quarters (D×4 each).
+    let quarterSums: UnsafeMutablePointer<T>
     /// The e of both rows of the energy pair (D×Kp each), where the kernel shares one.
     let shared: UnsafeMutablePointer<T>
     /// The largest |u| at which ρ′ is finite: e^|u| overflows beyond log(greatest finite).
@@ -301,7 +328,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     static func scratchSize(d: Int, k: Int, sharing: Bool) throws -> Int {
         let plane = try planeSize(d: d, k: k)
         let (size, overflow) = try checkedProduct(sharing ? 6 : 4, plane, "the component lanes")
-            .addingReportingOverflow(4 * padded(k) + V.scalarCount + 3 * max(d, 1) + stateValues)
+            .addingReportingOverflow(4 * padded(k) + V.scalarCount + 11 * max(d, 1) + stateValues)
         if overflow { throw ImplicitEMError(.badSize, "the component lanes' size overflows") }
         return size
     }
@@ -322,7 +349,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         shapeSum = energyPair + 2 * padded
         muReach = shapeSum + V.scalarCount; inverseReach = muReach + max(d, 1); unusedGx = inverseReach + max(d, 1)
         state = UnsafeMutableRawPointer(unusedGx + max(d, 1))
-        shared = unusedGx + max(d, 1) + Self.stateValues
+        quarterSums = unusedGx + max(d, 1) + Self.stateValues
+        shared = quarterSums + 8 * max(d, 1)
         derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
             ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
         // Transpose the parameters; zero the sums and the padding.
@@ -357,6 +385,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     @inline(__always)
     private func energyPairs(_ a: Int, _ b: Int) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
+        // With sumsTwice, the sums of each row's energies: not finite where a total overflowed.
+        var reachA = V(), reachB = V()
         for c in 0 ..< chunks {
             if VR.hasLogForm, productEnergies(xa, xb, chunk: c) { continue }
             var accA = V(), accB = V()
@@ -376,8 +406,33 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 }
                 at &+= padded
             }
+            if VR.sumsTwice {
+                accA *= 0.5
+                accB *= 0.5
+                reachA += accA
+                reachB += accB
+            }
             accA.store(to: energyPair + c &* lanes)
             accB.store(to: energyPair + padded + c &* lanes)
+        }
+        if VR.sumsTwice {
+            // Each row on its own, so that a row's energies never depend on its pair.
+            if !reachA.total.isFinite { energiesOfValues(xa, into: energyPair) }
+            if !reachB.total.isFinite { energiesOfValues(xb, into: energyPair + padded) }
+        }
+    }
+
+    /// One row's energies as plain sums of ρ, for the rows whose doubled sums overflowed.
+    private func energiesOfValues(_ xr: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
+        let lanes = V.scalarCount
+        for c in 0 ..< chunks {
+            var acc = V()
+            var at = c &* lanes
+            for i in 0 ..< d {
+                acc += rho.value((V(repeating: xr[i]) - V(loading: muT + at)) * V(loading: inverseT + at))
+                at &+= padded
+            }
+            acc.store(to: out + c &* lanes)
         }
     }
 
@@ -425,21 +480,28 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         return true
     }
 
+    /// Row n's energies in `energyPair`, computed with the next row's when n is not the second
+    /// row of the last pair.
+    @inline(__always)
+    private func pairedEnergies(row n: Int) -> UnsafePointer<T> {
+        let first = get(.energyRow)
+        if first >= 0 && n == first + 1 && get(.energyCount) == 2 { return UnsafePointer(energyPair + padded) }
+        let next = n + 1 < rows.upperBound ? n + 1 : n
+        energyPairs(n, next)
+        set(.energyRow, n)
+        set(.energyCount, next == n ? 1 : 2)
+        return UnsafePointer(energyPair)
+    }
+
     @inline(__always)
     func energies(row n: Int, scratch: RowScratch<T>, into out: UnsafeMutablePointer<T>) {
-        let first = get(.energyRow)
-        let slot: Int
-        if first >= 0 && n == first + 1 && get(.energyCount) == 2 {
-            slot = 1
-        } else {
-            let next = n + 1 < rows.upperBound ? n + 1 : n
-            energyPairs(n, next)
-            set(.energyRow, n)
-            set(.energyCount, next == n ? 1 : 2)
-            slot = 0
-        }
-        out.update(from: energyPair + slot * padded, count: k)
+        out.update(from: pairedEnergies(row: n), count: k)
     }
+
+    /// The row pass reads the energies where the pair left them, without a copy; they stay
+    /// there until the row after next.
+    @inline(__always)
+    func givenEnergies(row n: Int) -> UnsafePointer<T>? { pairedEnergies(row: n) }
 
     func logEnergy(row n: Int, component kk: Int, scratch: RowScratch<T>) -> T {
         scalar.logEnergy(row: n, component: kk, scratch: scratch)
@@ -468,6 +530,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                               wantShape: Bool, kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)?) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         let coefA = coefficientPair, coefB = coefficientPair + padded
+        let quarterSumsA = UnsafeMutableRawPointer(quarterSums), quarterSumsB = UnsafeMutableRawPointer(quarterSums + 4 * d)
+        let quarter = MemoryLayout<SIMD4<T>>.size
         var shapeAcc = V()
         var at = 0
         for i in 0 ..< d {
@@ -493,10 +557,31 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 if wantShape { shapeAcc += ca * da.shape + cb * db.shape }
                 at &+= lanes
             }
-            ga[i] += gxa.total
-            gb[i] += gxb.total
+            quarterSumsA.storeBytes(of: gxa.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
+            quarterSumsB.storeBytes(of: gxb.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
         }
+        addTotals(quarterSumsA, to: ga)
+        addTotals(quarterSumsB, to: gb)
         if wantShape { shapeSum[0] += shapeAcc.total }
+    }
+
+    /// g[i] += the total of quarters[i], four dimensions at a time.
+    @inline(__always)
+    private func addTotals(_ quarters: UnsafeMutableRawPointer, to g: UnsafeMutablePointer<T>) {
+        let raw = UnsafeMutableRawPointer(g), size = MemoryLayout<SIMD4<T>>.size
+        func quarter(_ i: Int) -> SIMD4<T> { quarters.loadUnaligned(fromByteOffset: i &* size, as: SIMD4<T>.self) }
+        var i = 0
+        while i &+ 4 <= d {
+            let sums = quarterTotals(quarter(i), quarter(i &+ 1), quarter(i &+ 2), quarter(i &+ 3))
+            let at = i &* MemoryLayout<T>.stride
+            raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: at, as: SIMD4<T>.self) + sums, toByteOffset: at,
+                           as: SIMD4<T>.self)
+            i &+= 4
+        }
+        while i < d {
+            g[i] += quarter(i).quarterTotal
+            i &+= 1
+        }
     }
 
     @inline(__always)
@@ -505,22 +590,34 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // A coefficient that overflowed (tiny τ), or a row far enough out that some u or ρ′(u) may
         // overflow, needs the scalar loop, which skips zero terms so that 0·∞ never appears.
         // Counted without branches, so that the loops vectorise.
-        let xr = x + n * d
-        var outside = 0
-        for kk in 0 ..< k { outside |= coefficient[kk].isFinite ? 0 : 1 }
-        for i in 0 ..< d { outside |= (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit ? 0 : 1 }
+        let xr = x + n * d, lanes = V.scalarCount
+        // The coefficients go to this row's slot of the pair as they are checked; a row that
+        // takes the scalar loop leaves the slot to the next.
+        let pending = get(.pending) != 0
+        var outside = copyChecking(coefficient, to: coefficientPair + (pending ? padded : 0)) ? 0 : 1
+        // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b).
+        var far = V()
+        var i = 0
+        while i &+ lanes <= d {
+            let b = (V(loading: xr + i).absolute + V(loading: muReach + i)) * V(loading: inverseReach + i)
+            far = far.replacing(with: V(repeating: 1), whereAbove: b, derivativeLimit) + (b - b)
+            i &+= lanes
+        }
+        if far.total != 0 { outside = 1 }
+        while i < d {
+            outside |= (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit ? 0 : 1
+            i &+= 1
+        }
         if outside != 0 || grads.mu == nil || grads.scale == nil {
             return scalar.backward(row: n, coefficient: coefficient, scratch: scratch, gx: gx, grads: grads)
         }
         let target = gx ?? unusedGx
-        if get(.pending) == 0 {
-            coefficientPair.update(from: coefficient, count: k)
+        if !pending {
             set(.pendingRow, n)
             set(.pendingGx, Int(bitPattern: target))
             set(.pending, 1)
             return
         }
-        (coefficientPair + padded).update(from: coefficient, count: k)
         let first = get(.pendingRow)
         let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
         set(.pending, 0)
@@ -533,6 +630,27 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         } else {
             backwardPair(first, n, firstGx, target, wantShape: false, kept: nil)
         }
+    }
+
+    /// Copies the K coefficients; whether all are finite (c − c is NaN for ±∞ and NaN).
+    @inline(__always)
+    private func copyChecking(_ from: UnsafePointer<T>, to: UnsafeMutablePointer<T>) -> Bool {
+        let lanes = V.scalarCount
+        var check = V()
+        var j = 0
+        while j &+ lanes <= k {
+            let c = V(loading: from + j)
+            c.store(to: to + j)
+            check += c - c
+            j &+= lanes
+        }
+        var finite = check.total == 0
+        while j < k {
+            to[j] = from[j]
+            finite = finite && from[j].isFinite
+            j &+= 1
+        }
+        return finite
     }
 
     /// Runs a row still waiting for its pair (paired with itself at coefficient 0, which adds

@@ -80,6 +80,26 @@ final class VectorMathTests: XCTestCase {
         XCTAssertEqual(e[5], Glibc.expf(2))
     }
 
+    /// The softmax's e^x for x ≤ 0: within 1 ulp of libm (0 where libm gives 0) across the
+    /// subnormal range and underflow, and the same bits as the general vector exponential.
+    func testNonPositiveExponential() {
+        var d = sweep(-760, 0, step: 0.000917, Double.self).filter { $0 <= 0 }
+        d += [-746, -745.1332191019411, -745.13321910194122, -744.44007192138122, -708.39641853226408,
+              -708.4, -0x1p-60, -.leastNormalMagnitude, -1e300]
+        let dv = lanes(d, { $0.exponentialOfNonPositive }), dg = lanes(d, { $0.exponential })
+        for (j, x) in d.enumerated() {
+            XCTAssertEqual(dv[j].bitPattern, dg[j].bitPattern, "float64 at \(x)")
+            XCTAssertLessThanOrEqual(ulps(dv[j], Glibc.exp(x)), 1, "float64 at \(x)")
+        }
+        var f = sweep(-110, 0, step: 0.0000613, Float.self).filter { $0 <= 0 }
+        f += [-104, -103.97208, -103.27893, -87.33655, -87.3, -0x1p-30, -.leastNormalMagnitude, -1e30]
+        let fv = lanes(f, { $0.exponentialOfNonPositive }), fg = lanes(f, { $0.exponential })
+        for (j, x) in f.enumerated() {
+            XCTAssertEqual(fv[j].bitPattern, fg[j].bitPattern, "float32 at \(x)")
+            XCTAssertLessThanOrEqual(ulps(fv[j], Glibc.expf(x)), 1, "float32 at \(x)")
+        }
+    }
+
     // MARK: logarithms
 
     /// `function` across vectors of T (the count padded with 1s), back as an array.
