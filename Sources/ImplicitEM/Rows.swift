@@ -118,12 +118,11 @@ struct RowPass<T: IEFloat>: ModelVisitor {
 
         runPartitions(parts) { p in
             let base = scratchBlock + p * scratchSize
-            // Zero what is read before it is written: the sums, the row scratch (the scalar
-            // models' sink for an absent gx) and the block scratch. The vector model zeroes its
-            // own lanes.
+            // Zero what is read before it is written: the sums and the row scratch (the scalar
+            // models' sink for an absent gx). The vector model zeroes its own lanes; the blocked
+            // models write their block scratch before they read it.
             (accumulators + p * stride).initialize(repeating: 0, count: stride)
             base.initialize(repeating: 0, count: rowScratch)
-            if blocked { (base + laneScratch).initialize(repeating: 0, count: blockScratch) }
             var scratch = RowScratch<T>(
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),

@@ -47,7 +47,7 @@ struct Arena {
             let used = (payload + Arena.alignment - 1) & ~(Arena.alignment - 1)
             state.pointee.next = used <= available ? raw + used : state.pointee.end
             if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: payload) }
-            return raw.bindMemory(to: T.self, capacity: max(count, 1))
+            return Arena.poisoned(raw, payload, zeroed).bindMemory(to: T.self, capacity: max(count, 1))
         }
         let (bytes, overflow) = payload.addingReportingOverflow(Arena.header)
         guard !overflow, let raw = zeroed ? calloc(1, bytes) : malloc(bytes) else {
@@ -55,7 +55,17 @@ struct Arena {
         }
         raw.storeBytes(of: state.pointee.head, as: UnsafeMutableRawPointer?.self)
         state.pointee.head = raw
-        return (raw + Arena.header).bindMemory(to: T.self, capacity: max(count, 1))
+        return Arena.poisoned(raw + Arena.header, payload, zeroed).bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// Debug builds fill uninitialised buffers with NaNs (all bits set), so that a read before
+    /// a write shows in the tests whatever the memory held before.
+    @inline(__always)
+    private static func poisoned(_ raw: UnsafeMutableRawPointer, _ bytes: Int, _ zeroed: Bool) -> UnsafeMutableRawPointer {
+        #if DEBUG
+        if !zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes) }
+        #endif
+        return raw
     }
 }
 
