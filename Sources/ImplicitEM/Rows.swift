@@ -103,7 +103,9 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         let stride = max(layout.size, 1)
         let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
         if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
-        let accumulators: UnsafeMutablePointer<T> = try arena.zeros(
+        // Not zeroed here: each partition's worker zeroes its own part (below), in parallel and
+        // on the thread that then uses it.
+        let accumulators: UnsafeMutablePointer<T> = try arena.uninitialized(
             try checkedProduct(parts, perPartition, "the accumulators"), "the accumulators")
         let scratchBlock = accumulators + parts * stride
         var shared: UnsafePointer<T>? = nil
@@ -116,6 +118,11 @@ struct RowPass<T: IEFloat>: ModelVisitor {
 
         runPartitions(parts) { p in
             let base = scratchBlock + p * scratchSize
+            // Zero what is read before it is written: the sums and the row scratch (the scalar
+            // models' sink for an absent gx). The vector model zeroes its own lanes; the blocked
+            // models write their block scratch before they read it.
+            (accumulators + p * stride).initialize(repeating: 0, count: stride)
+            base.initialize(repeating: 0, count: rowScratch)
             var scratch = RowScratch<T>(
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
@@ -168,9 +175,11 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         mu: t.needMu ? acc + layout.mu : nil, scale: t.needScale ? acc + layout.scale : nil,
         shape: t.needShape ? acc + layout.shape : nil, chol: t.needChol ? acc + layout.chol : nil)
     let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
-    let needsLogits = t.needsLogits, needTau = t.needTau
+    let needsLogits = t.needsLogits
     let energy = scratch.energies, r = scratch.logits, coef = scratch.coefficient
-    var tauSum: T = 0
+    // Σ δ·E/τ accumulates in place (from 0, the same additions in the same order as a local
+    // would): a local changed by `middle` would be boxed on the heap.
+    let tauSum: UnsafeMutablePointer<T>? = t.needTau ? acc + layout.tau : nil
 
     /// Everything of row n after its energies (in `energy`): logits, logZ, R, statistics, and
     /// δ with its per-row outputs, leaving −δ/τ in `coef`.
@@ -237,12 +246,14 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         // δ_nk = r_nk·(gL_n + gR_nk − Σ_j r_nj·gR_nj).
         if plainDeltas {
             // No gR: δ = r·gL, already written with the responsibilities.
-            if needTau {
+            if let tauSum {
                 let gLn = t.gL.map { $0[n] } ?? 1
+                var sum = tauSum[0]
                 for j in 0 ..< k {
                     let d = r[j] * gLn
-                    if d != 0 { tauSum += d * (energy[j] / tau) }
+                    if d != 0 { sum += d * (energy[j] / tau) }
                 }
+                tauSum[0] = sum
             }
             return .regular
         }
@@ -256,7 +267,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             if rj != 0 { delta = rj * ((gLn + (gRow.map { $0[j] } ?? 0)) - dot) }
             coef[j] = delta == 0 ? 0 : -(delta / tau)
             if let deltaSums { deltaSums[j] += delta }
-            if needTau && delta != 0 { tauSum += delta * (energy[j] / tau) }
+            if let tauSum, delta != 0 { tauSum[0] += delta * (energy[j] / tau) }
             if let g = t.gradLogprior { g[n * k + j] = delta }
             if let g = t.gradEnergies { g[n * k + j] = coef[j] }
         }
@@ -308,7 +319,6 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             first = last
         }
     }
-    if needTau { acc[layout.tau] += tauSum }
 }
 
 /// A row whose logits have no finite maximum: fills the responsibilities into

@@ -6,7 +6,7 @@ import Darwin
 
 /// Hands out the internal buffers of one call (see `withArena`). Small requests are carved
 /// from the calling thread's reusable block, so a small problem's call makes no heap
-/// allocation; larger ones are calloc'd and chained through a small header. Allocation
+/// allocation; larger ones are allocated on the heap and chained through a small header. Allocation
 /// failure is an error (outOfMemory), never a trap. Buffers live until `withArena` returns.
 struct Arena {
     /// Bytes of the thread's reusable block: enough for a small problem's buffers, the vector
@@ -15,7 +15,7 @@ struct Arena {
     /// The stack block of a call made while the thread's block is in use (an energy callback
     /// that calls back in): what the stack takes without a heap allocation.
     static let stackBytes = 1024
-    /// Alignment of every buffer, calloc's.
+    /// Alignment of every buffer, malloc's and calloc's.
     static let alignment = 16
     /// Header bytes before each heap block: the link, padded to keep the alignment.
     fileprivate static let header = 16
@@ -29,22 +29,43 @@ struct Arena {
 
     /// `count` zeroed values of T.
     func zeros<T: IEFloat>(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeMutablePointer<T> {
+        try take(count, zeroed: true, what())
+    }
+
+    /// `count` values of T, not initialised: for buffers whose users write before they read,
+    /// or zero them where they run (a partition's worker, touching its own memory).
+    func uninitialized<T: IEFloat>(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeMutablePointer<T> {
+        try take(count, zeroed: false, what())
+    }
+
+    @inline(__always)
+    private func take<T: IEFloat>(_ count: Int, zeroed: Bool, _ what: @autoclosure () -> String) throws -> UnsafeMutablePointer<T> {
         let payload = try checkedProduct(max(count, 1), MemoryLayout<T>.stride, "the size of \(what())")
         let available = state.pointee.end - state.pointee.next
         if payload <= available {
             let raw = state.pointee.next
             let used = (payload + Arena.alignment - 1) & ~(Arena.alignment - 1)
             state.pointee.next = used <= available ? raw + used : state.pointee.end
-            raw.initializeMemory(as: UInt8.self, repeating: 0, count: payload)
-            return raw.bindMemory(to: T.self, capacity: max(count, 1))
+            if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: payload) }
+            return Arena.poisoned(raw, payload, zeroed).bindMemory(to: T.self, capacity: max(count, 1))
         }
         let (bytes, overflow) = payload.addingReportingOverflow(Arena.header)
-        guard !overflow, let raw = calloc(1, bytes) else {
+        guard !overflow, let raw = zeroed ? calloc(1, bytes) : malloc(bytes) else {
             throw ImplicitEMError(.outOfMemory, "cannot allocate \(payload) bytes for \(what())")
         }
         raw.storeBytes(of: state.pointee.head, as: UnsafeMutableRawPointer?.self)
         state.pointee.head = raw
-        return (raw + Arena.header).bindMemory(to: T.self, capacity: max(count, 1))
+        return Arena.poisoned(raw + Arena.header, payload, zeroed).bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// Debug builds fill uninitialised buffers with NaNs (all bits set), so that a read before
+    /// a write shows in the tests whatever the memory held before.
+    @inline(__always)
+    private static func poisoned(_ raw: UnsafeMutableRawPointer, _ bytes: Int, _ zeroed: Bool) -> UnsafeMutableRawPointer {
+        #if DEBUG
+        if !zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes) }
+        #endif
+        return raw
     }
 }
 

@@ -353,9 +353,10 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         shared = quarterSums + 8 * max(d, 1)
         derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
             ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
-        // Transpose the parameters; zero the sums and the padding.
+        // Transpose the parameters; zero the sums, the padding and the sinks (the pass hands
+        // over the lanes uninitialised). The kept terms (`shared`) are written before read.
         let scaleK = setup.scaleK, scaleI = setup.scaleI, padded = self.padded
-        muT.initialize(repeating: 0, count: plane &* 4)
+        muT.initialize(repeating: 0, count: shared - muT)
         for kk in 0 ..< k {
             let mr = mu + kk &* d, fr = inverse + kk &* scaleK
             for i in 0 ..< d {
@@ -372,7 +373,6 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             muReach[i] = muMax
             inverseReach[i] = inverseMax
         }
-        for j in 0 ..< 4 * padded + V.scalarCount { coefficientPair[j] = 0 }
         set(.energyRow, -1)
         set(.energyCount, 0)
         set(.pending, 0)
