@@ -13,7 +13,7 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
     @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum + V().replacing(with: -u, whereAbove: -u, 0) }
     /// e = e^(−|u|), shared by ρ and ρ′.
     static var keepsTerm: Bool { true }
-    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.exp(u.negativeAbsolute) }
+    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.expOfNonPositive(u.negativeAbsolute) }
     @inline(__always) func value(_ u: V) -> V { valueKeeping(u).value }
     @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
         let e = keptTerm(u)
@@ -62,7 +62,7 @@ struct ExponentialVectorRho<V: FloatVector>: VectorRho {
     var scalar: ExponentialRho<V.Scalar> { ExponentialRho() }
     /// e = e^|u| = ρ, shared by ρ and ρ′.
     static var keepsTerm: Bool { true }
-    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.exp(u.absolute) }
+    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.expOfNonNegative(u.absolute) }
     @inline(__always) func value(_ u: V) -> V { keptTerm(u) }
     @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
         let e = keptTerm(u)
