@@ -48,7 +48,10 @@ final class VectorExponentialTests: XCTestCase {
         let (one, general) = both(xs, function)
         var worst = (ulps: 0.0, at: T(0))
         for (j, x) in xs.enumerated() {
-            XCTAssertEqual(one[j].bitPattern, general[j].bitPattern, "\(label): not the general exponential's bits at \(x)")
+            let same = one[j].isNaN ? general[j].isNaN
+                : one[j].sign == general[j].sign && one[j].significandBitPattern == general[j].significandBitPattern
+                    && one[j].exponentBitPattern == general[j].exponentBitPattern
+            XCTAssertTrue(same, "\(label): not the general exponential's bits at \(x)")
             let e = ulps(one[j], T(fromDouble: Glibc.exp(x.double)))
             if !(e <= worst.ulps) { worst = (e, x) }
         }
