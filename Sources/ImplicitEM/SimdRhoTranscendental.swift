@@ -43,10 +43,14 @@ struct StudentTVectorRho<V: FloatVector>: VectorRho {
         let r = VectorMath.log1p((w * w).replacing(with: a, whereAbove: w, large), logWhereAbove: w, large)
         return r.replacing(with: 2 * (r - scalar.logSqrtNu), whereAbove: w, large)
     }
+    /// 2w·(1/√ν)/(1 + w²), 2/u far out: one division for both branches (the divider bounds
+    /// this loop).
     @inline(__always) func derivative(_ u: V) -> V {
         let w = u * scalar.invSqrtNu
-        return (2 * w / (1 + w * w) * scalar.invSqrtNu)
-            .replacing(with: 2 / u, whereAbove: w.absolute, largeArgument(V.Scalar.self))
+        let far = w.absolute
+        let large = largeArgument(V.Scalar.self)
+        let numerator = (w * (2 * scalar.invSqrtNu)).replacing(with: V(repeating: 2), whereAbove: far, large)
+        return numerator / (1 + w * w).replacing(with: u, whereAbove: far, large)
     }
     /// ∂ρ/∂ν = −(w²/(1 + w²))/ν; −1/ν far out.
     @inline(__always) func shapeDerivative(_ u: V) -> V {
