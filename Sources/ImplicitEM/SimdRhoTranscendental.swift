@@ -13,7 +13,7 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
     @inline(__always) func addingBase(_ sum: V, _ u: V) -> V { sum + V().replacing(with: -u, whereAbove: -u, 0) }
     /// e = e^(−|u|), shared by ρ and ρ′.
     static var keepsTerm: Bool { true }
-    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.exp(u.negativeAbsolute) }
+    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.expOfNonPositive(u.negativeAbsolute) }
     @inline(__always) func value(_ u: V) -> V { valueKeeping(u).value }
     @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
         let e = keptTerm(u)
@@ -43,10 +43,14 @@ struct StudentTVectorRho<V: FloatVector>: VectorRho {
         let r = VectorMath.log1p((w * w).replacing(with: a, whereAbove: w, large), logWhereAbove: w, large)
         return r.replacing(with: 2 * (r - scalar.logSqrtNu), whereAbove: w, large)
     }
+    /// 2w·(1/√ν)/(1 + w²), 2/u far out: one division for both branches (the divider bounds
+    /// this loop).
     @inline(__always) func derivative(_ u: V) -> V {
         let w = u * scalar.invSqrtNu
-        return (2 * w / (1 + w * w) * scalar.invSqrtNu)
-            .replacing(with: 2 / u, whereAbove: w.absolute, largeArgument(V.Scalar.self))
+        let far = w.absolute
+        let large = largeArgument(V.Scalar.self)
+        let numerator = (w * (2 * scalar.invSqrtNu)).replacing(with: V(repeating: 2), whereAbove: far, large)
+        return numerator / (1 + w * w).replacing(with: u, whereAbove: far, large)
     }
     /// ∂ρ/∂ν = −(w²/(1 + w²))/ν; −1/ν far out.
     @inline(__always) func shapeDerivative(_ u: V) -> V {
@@ -62,7 +66,7 @@ struct ExponentialVectorRho<V: FloatVector>: VectorRho {
     var scalar: ExponentialRho<V.Scalar> { ExponentialRho() }
     /// e = e^|u| = ρ, shared by ρ and ρ′.
     static var keepsTerm: Bool { true }
-    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.exp(u.absolute) }
+    @inline(__always) func keptTerm(_ u: V) -> V { VectorMath.expOfNonNegative(u.absolute) }
     @inline(__always) func value(_ u: V) -> V { keptTerm(u) }
     @inline(__always) func valueKeeping(_ u: V) -> (value: V, term: V) {
         let e = keptTerm(u)
