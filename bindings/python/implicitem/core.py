@@ -637,7 +637,8 @@ def _memory_words() -> Optional[memoryview]:
     if _DATA_OFFSET is None or _DATA_OFFSET % 8 or ctypes.sizeof(ctypes.c_void_p) != 8:
         return None
     try:
-        words = memoryview((ctypes.c_uint64 * (1 << 44)).from_address(0)).cast("B").cast("Q")
+        # Every address below 2**63 (the largest view a memoryview takes).
+        words = memoryview((ctypes.c_uint64 * ((1 << 60) - 1)).from_address(0)).cast("B").cast("Q")
         probe = np.zeros(2)
         found = words[(id(probe) >> 3) + (_DATA_OFFSET >> 3)]
     except (ValueError, TypeError, OverflowError, MemoryError, IndexError):
@@ -670,7 +671,7 @@ def _short_plan(dtype: np.dtype, x: np.ndarray, mu: np.ndarray, kernel: Any) -> 
     # Buffer "by_dimension": x gradient (n, d) ; mu gradient (k, d).
     scalars = n + k
     plan = (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size,
-            dtype, scalars + 5, (3, n, k), (n + k, d), (k,), scalars, scalars + 4,
+            scalars + 5, (3, n, k), (n + k, d), (k,), scalars, scalars + 4,
             step, scalars * step, n * step, n * k * step, n * d * step,
             _as_float32 if dtype is _F32 else None)
     plans = _SHORT_PLANS[dtype]
@@ -691,7 +692,7 @@ def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: f
     plan = plans.get((x.shape, mu.shape, kernel)) or _short_plan(dtype, x, mu, kernel)
     if plan is None or not (x.flags.c_contiguous and mu.flags.c_contiguous):
         return None
-    (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size, _,
+    (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size,
      vector_count, component_shape, dimension_shape, k_shape, scalars, scale_slot,
      step, scalars_bytes, n_bytes, nk_bytes, nd_bytes, real) = plan
     words, data = _WORDS, _DATA_WORD
