@@ -206,13 +206,33 @@ def _data_offset() -> Optional[int]:
 
 
 _DATA_OFFSET = _data_offset()
-_read_pointer = ctypes.c_void_p.from_address
 
 
-if _DATA_OFFSET is not None:
-    def _address(array: Optional[np.ndarray], _offset: int = _DATA_OFFSET) -> int:
+def _memory_words() -> Optional[memoryview]:
+    """The process's memory as 8-byte words, so that an ndarray's data pointer is read as
+    words[id(array) // 8 + _DATA_OFFSET // 8] (one index instead of a ctypes object per read);
+    None when that does not hold here."""
+    if _DATA_OFFSET is None or _DATA_OFFSET % 8 or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    try:
+        # Every address below 2**63 (the largest view a memoryview takes).
+        words = memoryview((ctypes.c_uint64 * ((1 << 60) - 1)).from_address(0)).cast("B").cast("Q")
+        probe = np.zeros(2)
+        found = words[(id(probe) >> 3) + (_DATA_OFFSET >> 3)]
+    except (ValueError, TypeError, OverflowError, MemoryError, IndexError):
+        return None
+    return words if found == probe.__array_interface__["data"][0] else None
+
+
+_WORDS = _memory_words()
+_DATA_WORD = 0 if _DATA_OFFSET is None else _DATA_OFFSET >> 3
+
+
+if _WORDS is not None:
+    def _address(array: Optional[np.ndarray], _words: memoryview = _WORDS,
+                 _slot: int = _DATA_WORD) -> int:
         """The data address of a C-contiguous ndarray (0, NULL, for None)."""
-        return 0 if array is None else _read_pointer(id(array) + _offset).value
+        return 0 if array is None else _words[(id(array) >> 3) + _slot]
 else:
     def _address(array: Optional[np.ndarray]) -> int:
         """The data address of a C-contiguous ndarray (0, NULL, for None)."""
@@ -630,24 +650,6 @@ _RAW_GRADIENTS = {dtype: (_address_function(f"ie_gradients_{suffix}"),) + _PROBL
                   + _GRADS[dtype][1:] for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
 
 
-def _memory_words() -> Optional[memoryview]:
-    """The process's memory as 8-byte words, so that an ndarray's data pointer is read as
-    words[id(array) // 8 + _DATA_OFFSET // 8] (one index instead of a ctypes object per read);
-    None when that does not hold here."""
-    if _DATA_OFFSET is None or _DATA_OFFSET % 8 or ctypes.sizeof(ctypes.c_void_p) != 8:
-        return None
-    try:
-        # Every address below 2**63 (the largest view a memoryview takes).
-        words = memoryview((ctypes.c_uint64 * ((1 << 60) - 1)).from_address(0)).cast("B").cast("Q")
-        probe = np.zeros(2)
-        found = words[(id(probe) >> 3) + (_DATA_OFFSET >> 3)]
-    except (ValueError, TypeError, OverflowError, MemoryError, IndexError):
-        return None
-    return words if found == probe.__array_interface__["data"][0] else None
-
-
-_WORDS = _memory_words()
-_DATA_WORD = 0 if _DATA_OFFSET is None else _DATA_OFFSET >> 3
 # Per (x.shape, mu.shape, kernel) of a short-route call, one dict per dtype: what does not
 # depend on the data (sizes, shapes, offsets, the function and the struct packers).
 _SHORT_PLANS: Dict[np.dtype, Dict[Any, tuple]] = {_F32: {}, _F64: {}}
