@@ -206,13 +206,33 @@ def _data_offset() -> Optional[int]:
 
 
 _DATA_OFFSET = _data_offset()
-_read_pointer = ctypes.c_void_p.from_address
 
 
-if _DATA_OFFSET is not None:
-    def _address(array: Optional[np.ndarray], _offset: int = _DATA_OFFSET) -> int:
+def _memory_words() -> Optional[memoryview]:
+    """The process's memory as 8-byte words, so that an ndarray's data pointer is read as
+    words[id(array) // 8 + _DATA_OFFSET // 8] (one index instead of a ctypes object per read);
+    None when that does not hold here."""
+    if _DATA_OFFSET is None or _DATA_OFFSET % 8 or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    try:
+        # Every address below 2**63 (the largest view a memoryview takes).
+        words = memoryview((ctypes.c_uint64 * ((1 << 60) - 1)).from_address(0)).cast("B").cast("Q")
+        probe = np.zeros(2)
+        found = words[(id(probe) >> 3) + (_DATA_OFFSET >> 3)]
+    except (ValueError, TypeError, OverflowError, MemoryError, IndexError):
+        return None
+    return words if found == probe.__array_interface__["data"][0] else None
+
+
+_WORDS = _memory_words()
+_DATA_WORD = 0 if _DATA_OFFSET is None else _DATA_OFFSET >> 3
+
+
+if _WORDS is not None:
+    def _address(array: Optional[np.ndarray], _words: memoryview = _WORDS,
+                 _slot: int = _DATA_WORD) -> int:
         """The data address of a C-contiguous ndarray (0, NULL, for None)."""
-        return 0 if array is None else _read_pointer(id(array) + _offset).value
+        return 0 if array is None else _words[(id(array) >> 3) + _slot]
 else:
     def _address(array: Optional[np.ndarray]) -> int:
         """The data address of a C-contiguous ndarray (0, NULL, for None)."""
@@ -604,70 +624,124 @@ def forward(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "
 
 
 # The common small call, with arrays already as the library reads them: a separable kernel
-# without shape parameters, a scalar scale, optional logw, every output. Everything it returns
-# is what the general path returns for the same arguments (the library checks the values);
-# any other call goes the general way.
+# without shape parameters, a scalar scale, optional logw, every output, few rows. Everything
+# it returns is what the general path returns for the same arguments (the library checks the
+# values); any other call goes the general way.
 _ndarray = np.ndarray
 _PLAIN_KERNELS = {kernel: kernel for kernel in (Kernel.GAUSSIAN, Kernel.LAPLACE, Kernel.LOGISTIC,
                                                 Kernel.EXPONENTIAL)}
 _PLAIN_KERNELS.update({kernel.name.lower(): kernel for kernel in _PLAIN_KERNELS})
-# Handles on ie_gradients_* without argtypes, for the call below: ctypes then passes the
-# packed structs (bytes) and the c_void_p objects that read each output's data pointer out of
-# its ndarray as they are, without converting each argument.
-def _untyped_function(name: str) -> Any:
+# Rows up to which a call takes the short route. Its outputs are views into three buffers
+# (grouped by shape), so one kept output keeps its group's memory alive: small by design.
+_SHORT_ROUTE_ROWS = 64
+
+
+def _address_function(name: str) -> Any:
+    """A handle on ie_gradients_* for the short route: the structs pass as bytes (c_char_p
+    hands over the bytes' own buffer), the arrays as plain integer addresses."""
     function = _lib._FuncPtr((name, _lib))
+    function.argtypes = (ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)
     function.restype = PROTOTYPES[name][1]
     return function
 
 
-_RAW_GRADIENTS = {dtype: (_untyped_function(f"ie_gradients_{suffix}"),) + _PROBLEM[dtype][1:]
+_RAW_GRADIENTS = {dtype: (_address_function(f"ie_gradients_{suffix}"),) + _PROBLEM[dtype][1:]
                   + _GRADS[dtype][1:] for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
+
+
+# Per (x.shape, mu.shape, kernel) of a short-route call, one dict per dtype: what does not
+# depend on the data (sizes, shapes, offsets, the function and the struct packers).
+_SHORT_PLANS: Dict[np.dtype, Dict[Any, tuple]] = {_F32: {}, _F64: {}}
+_SHORT_PLANS_KEPT = 256
+
+
+def _short_plan(dtype: np.dtype, x: np.ndarray, mu: np.ndarray, kernel: Any) -> Optional[tuple]:
+    """The plan of a short-route call, or None when the call is not one (then it goes the
+    general way, with its own checks and errors)."""
+    kern = _PLAIN_KERNELS.get(kernel)
+    if kern is None or x.ndim != 2 or mu.ndim != 2:
+        return None
+    n, d = x.shape
+    k = mu.shape[0]
+    if mu.shape[1] != d or n > _SHORT_ROUTE_ROWS:
+        return None
+    function, problem_packer, problem_size, grads_packer, grads_size = _RAW_GRADIENTS[dtype]
+    step = dtype.itemsize
+    # Buffer "vectors": logZ (n) | logw gradient (k) | scale gradient, -, -, tau gradient, scale.
+    # Buffer "by_component": energies, resp, energies gradient, each (n, k).
+    # Buffer "by_dimension": x gradient (n, d) ; mu gradient (k, d).
+    scalars = n + k
+    plan = (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size,
+            scalars + 5, (3, n, k), (n + k, d), (k,), scalars, scalars + 4,
+            step, scalars * step, n * step, n * k * step, n * d * step,
+            _as_float32 if dtype is _F32 else None)
+    plans = _SHORT_PLANS[dtype]
+    if len(plans) >= _SHORT_PLANS_KEPT:
+        plans.clear()
+    plans[x.shape, mu.shape, kernel] = plan
+    return plan
 
 
 def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: float,
                      logw: ArrayLike, tau: float, normalized: bool) -> Optional[GradientResult]:
     """gradients() for the common small call, or None when the call is not that one."""
     dtype = x.dtype
-    kern = _PLAIN_KERNELS.get(kernel) if type(kernel) is str or type(kernel) is Kernel else None
-    if (kern is None or mu.dtype is not dtype or (dtype is not _F64 and dtype is not _F32)
-            or x.ndim != 2 or mu.ndim != 2 or (normalized is not False and normalized is not True)):
+    plans = _SHORT_PLANS.get(dtype) if dtype is _F64 or dtype is _F32 else None
+    if (plans is None or mu.dtype is not dtype or type(normalized) is not bool
+            or (type(kernel) is not str and type(kernel) is not Kernel)):
         return None
-    n, d = x.shape
-    k = mu.shape[0]
-    if mu.shape[1] != d or not (x.flags.c_contiguous and mu.flags.c_contiguous):
+    plan = plans.get((x.shape, mu.shape, kernel)) or _short_plan(dtype, x, mu, kernel)
+    if plan is None or not (x.flags.c_contiguous and mu.flags.c_contiguous):
         return None
-    if logw is not None and (type(logw) is not _ndarray or logw.dtype is not dtype
-                             or logw.shape != (k,) or not logw.flags.c_contiguous):
+    (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size,
+     vector_count, component_shape, dimension_shape, k_shape, scalars, scale_slot,
+     step, scalars_bytes, n_bytes, nk_bytes, nd_bytes, real) = plan
+    words, data = _WORDS, _DATA_WORD
+    if logw is None:
+        logw_address = 0
+    elif (type(logw) is _ndarray and logw.dtype is dtype and logw.shape == k_shape
+          and logw.flags.c_contiguous):
+        logw_address = words[(id(logw) >> 3) + data]
+    else:
         return None
-    function, problem_packer, problem_size, grads_packer, grads_size = _RAW_GRADIENTS[dtype]
     empty = np.empty
-    energies, log_z, resp = empty((n, k), dtype), empty(n, dtype), empty((n, k), dtype)
-    grad_x, grad_mu, grad_logw = empty((n, d), dtype), empty((k, d), dtype), empty(k, dtype)
-    grad_energies = empty((n, k), dtype)
-    # Slots 0 scale gradient, 3 tau gradient, 4 the scale itself (an input the outputs miss).
-    scalars = empty(5, dtype)
-    scalars[4] = scale
-    # _address written out: a function call per array is a noticeable part of a tiny call.
-    at, offset = _read_pointer, _DATA_OFFSET
-    base, step = at(id(scalars) + offset).value, dtype.itemsize
-    real = _as_float32 if dtype is _F32 else float
-    problem = problem_packer.pack(problem_size, kern, _SHARED, n, k, d, at(id(x) + offset).value,
-                                  at(id(mu) + offset).value, base + 4 * step, 0,
-                                  0 if logw is None else at(id(logw) + offset).value, 0, 0, 0, 0,
-                                  0.0, 0.0, real(tau), 1 if normalized else 0)
-    grads = grads_packer.pack(grads_size, at(id(grad_x) + offset).value,
-                              at(id(grad_mu) + offset).value, base, 0, 0, 0,
-                              at(id(grad_logw) + offset).value, 0, base + 3 * step,
-                              at(id(grad_energies) + offset).value)
-    status = function(problem, None, None, at(id(energies) + offset), at(id(log_z) + offset),
-                      at(id(resp) + offset), grads)
+    vectors = empty(vector_count, dtype)
+    by_component = empty(component_shape, dtype)
+    by_dimension = empty(dimension_shape, dtype)
+    vectors[scale_slot] = scale
+    v = words[(id(vectors) >> 3) + data]
+    c = words[(id(by_component) >> 3) + data]
+    m = words[(id(by_dimension) >> 3) + data]
+    s = v + scalars_bytes
+    problem = problem_packer.pack(problem_size, kern, _SHARED, n, k, d,
+                                  words[(id(x) >> 3) + data], words[(id(mu) >> 3) + data],
+                                  s + 4 * step, 0, logw_address, 0, 0, 0, 0, 0.0, 0.0,
+                                  tau if real is None else real(tau), normalized)
+    grads = grads_packer.pack(grads_size, m, m + nd_bytes, s, 0, 0, 0, v + n_bytes, 0,
+                              s + 3 * step, c + 2 * nk_bytes)
+    status = function(problem, None, None, c, v, c + nk_bytes, grads)
     if status:
         check_status(status, _lib)
-    values = scalars.tolist()
-    return _frozen(GradientResult, {
-        "energies": energies, "logZ": log_z, "resp": resp, "x": grad_x, "mu": grad_mu,
-        "scale": values[0], "nu": None, "delta": None, "chol": None, "logw": grad_logw,
-        "logprior": None, "tau": values[3], "energies_grad": grad_energies})
+    values = vectors.tolist()
+    # A copy of a dict of every field, then the values: cheaper than a 13-key dict literal.
+    fields = _NO_GRADIENTS.copy()
+    fields["energies"] = by_component[0]
+    fields["logZ"] = vectors[:n]
+    fields["resp"] = by_component[1]
+    fields["x"] = by_dimension[:n]
+    fields["mu"] = by_dimension[n:]
+    fields["scale"] = values[scalars]
+    fields["logw"] = vectors[n:scalars]
+    fields["tau"] = values[scalars + 3]
+    fields["energies_grad"] = by_component[2]
+    result = _new_object(GradientResult)
+    _set_attribute(result, "__dict__", fields)
+    return result
+
+
+_NO_GRADIENTS = dict.fromkeys(_GRADIENT_OUTPUTS)
+_new_object, _set_attribute = object.__new__, object.__setattr__
 
 
 def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike = "gaussian",
@@ -711,7 +785,7 @@ def gradients(x: ArrayLike = None, mu: ArrayLike = None, *, kernel: KernelLike =
         >>> bool(np.allclose(g.logw, g.resp.sum(axis=0)))
         True
     """
-    if (_DATA_OFFSET is not None and type(x) is _ndarray and type(mu) is _ndarray
+    if (_WORDS is not None and type(x) is _ndarray and type(mu) is _ndarray
             and type(scale) is float
             and type(tau) is float and outputs is None and gL is None and gR is None
             and logprior is None and energies is None and energy_fn is None):

@@ -151,8 +151,41 @@ def test_results_do_not_alias_each_other(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_short_route_with_many_rows(dtype):
-    x, mu, logw = tiny(dtype, seed=4, n=700)
+@pytest.mark.parametrize("n", [0, 5, core._SHORT_ROUTE_ROWS, core._SHORT_ROUTE_ROWS + 1, 700])
+def test_short_route_up_to_its_row_limit(dtype, n):
+    x, mu, logw = tiny(dtype, seed=4, n=n)
     kw = dict(kernel="laplace", scale=0.9, tau=1.1, logw=logw)
-    assert_identical(ie.gradients(x, mu, **kw), general(x, mu, **kw))
-    assert core._plain_gradients(x, mu, "laplace", 0.9, logw, 1.1, False) is not None
+    try:
+        expected = general(x, mu, **kw)
+    except ImplicitEMError as error:  # whatever the general route says of N = 0, both say it
+        with pytest.raises(ImplicitEMError) as caught:
+            ie.gradients(x, mu, **kw)
+        assert str(caught.value) == str(error)
+        return
+    assert_identical(ie.gradients(x, mu, **kw), expected)
+    short = core._plain_gradients(x, mu, "laplace", 0.9, logw, 1.1, False)
+    assert (short is not None) == (n <= core._SHORT_ROUTE_ROWS)
+
+
+def test_plans_follow_the_shapes():
+    # Plans are cached per shape and kernel: calls of other shapes after one another each get
+    # their own results, and a full cache starts again.
+    for round_ in range(2):
+        for n in range(1, 6):
+            for k in (1, 2, 5):
+                x, mu, logw = tiny(np.float64, seed=n * 7 + k, n=n, d=3, k=k)
+                assert_identical(ie.gradients(x, mu, kernel="gaussian", logw=logw),
+                                 general(x, mu, kernel="gaussian", logw=logw))
+    for index in range(core._SHORT_PLANS_KEPT + 3):
+        x, mu, _ = tiny(np.float64, seed=1, n=1, d=1 + index % 40, k=1 + index // 40)
+        assert core._plain_gradients(x, mu, "gaussian", 1.0, None, 1.0, False) is not None
+    assert len(core._SHORT_PLANS[np.dtype(np.float64)]) <= core._SHORT_PLANS_KEPT
+
+
+def test_kernel_given_as_enum_or_unhashable():
+    x, mu, logw = tiny(np.float64)
+    expected = general(x, mu, kernel="logistic", logw=logw)
+    assert_identical(ie.gradients(x, mu, kernel=ie.Kernel.LOGISTIC, logw=logw), expected)
+    assert_identical(ie.gradients(x, mu, kernel=3, logw=logw), expected)
+    with pytest.raises(ImplicitEMError, match="kernel: unknown kernel"):
+        ie.gradients(x, mu, kernel=["gaussian"], logw=logw)
