@@ -2,6 +2,11 @@
 // dependency from element to element (4 cycles per compare-and-select or add); these keep
 // several independent partial results and combine them at the end.
 
+import Synchronization
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
+
 /// The largest of v[0..<count] and the first index holding it, as a plain scan with `>` gives:
 /// NaN is never the maximum, and (−∞, 0) when nothing is above −∞.
 @inline(__always)
@@ -110,8 +115,13 @@ struct LogitScan<V: RowVector> {
             // −d/τ as d/(−τ) and −d as d·(−1): the same values; unary minus on a vector
             // compiled lane by lane.
             let d = V(loading: e + j)
-            var a = negate ? d * V(repeating: -1) : d / V(repeating: -tau)
-            if let logw { a += V(loading: logw + j) }
+            var a: V
+            if let logw {
+                // logw − d is (−d) + logw exactly, one operation fewer.
+                a = negate ? V(loading: logw + j) - d : d / V(repeating: -tau) + V(loading: logw + j)
+            } else {
+                a = negate ? d * V(repeating: -1) : d / V(repeating: -tau)
+            }
             if let logprior { a += V(loading: logprior + j) }
             if let c { a -= V(loading: c + j) }
             a = a.maskingNaN
@@ -246,25 +256,26 @@ enum RowSoftmax {
     }
 
     /// The backward's per-row values: δ_j = r_j·gL (no gR), the coefficient −δ_j/τ, and where
-    /// each goes besides `coefficient`.
+    /// each goes (`coefficient` nil when the model's backward does not read it).
     struct Deltas<T: IEFloat> {
         let gL: T, tau: T
-        let coefficient: UnsafeMutablePointer<T>
+        let coefficient: UnsafeMutablePointer<T>?
         let sums: UnsafeMutablePointer<T>?
         let gradLogprior: UnsafeMutablePointer<T>?
         let gradEnergies: UnsafeMutablePointer<T>?
     }
 
-    /// r[j] = e_j·inverse (copied to `resp`), and, for the backward without gR, δ_j = r_j·gL
-    /// (+0 where the product is ±0) and the coefficient −δ_j/τ (+0 where δ_j is 0).
+    /// r[j] = e_j·inverse (kept in r only when `keep`, copied to `resp`), and, for the backward
+    /// without gR, δ_j = r_j·gL (+0 where the product is ±0) and the coefficient −δ_j/τ (+0
+    /// where δ_j is 0).
     @inline(__always)
-    static func normalise<T: IEFloat>(_ r: UnsafeMutablePointer<T>, _ count: Int, times inverse: T,
+    static func normalise<T: IEFloat>(_ r: UnsafeMutablePointer<T>, _ count: Int, times inverse: T, keep: Bool,
                                       resp: UnsafeMutablePointer<T>?, _ deltas: Deltas<T>?) {
         var j = 0
         if T.self == Double.self {
-            vectorNormalise(r, count, inverse, resp, deltas, &j, SIMD8<Double>.self)
+            vectorNormalise(r, count, inverse, keep, resp, deltas, &j, SIMD8<Double>.self)
         } else if T.self == Float.self {
-            vectorNormalise(r, count, inverse, resp, deltas, &j, SIMD16<Float>.self)
+            vectorNormalise(r, count, inverse, keep, resp, deltas, &j, SIMD16<Float>.self)
         }
         while j < count {
             let rj = r[j] * inverse
@@ -274,7 +285,7 @@ enum RowSoftmax {
                 let product = rj * deltas.gL
                 let delta = product == 0 ? 0 : product
                 let coefficient = delta == 0 ? 0 : deltas.tau == 1 ? -delta : -(delta / deltas.tau)
-                deltas.coefficient[j] = coefficient
+                deltas.coefficient?[j] = coefficient
                 deltas.sums?[j] += delta
                 deltas.gradLogprior?[j] = delta
                 deltas.gradEnergies?[j] = coefficient
@@ -285,8 +296,8 @@ enum RowSoftmax {
 
     @inline(__always)
     private static func vectorNormalise<T: IEFloat, V: RowVector>(_ r: UnsafeMutablePointer<T>, _ count: Int, _ inverse: T,
-                                                                _ resp: UnsafeMutablePointer<T>?, _ deltas: Deltas<T>?,
-                                                                _ j: inout Int, _: V.Type) {
+                                                                _ keep: Bool, _ resp: UnsafeMutablePointer<T>?,
+                                                                _ deltas: Deltas<T>?, _ j: inout Int, _: V.Type) {
         typealias S = V.Scalar
         func cast(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<S> {
             UnsafeMutableRawPointer(p).assumingMemoryBound(to: S.self)
@@ -296,7 +307,7 @@ enum RowSoftmax {
         guard let deltas else {
             while j &+ lanes <= count {
                 let rj = V(loading: values + j) * scale
-                rj.store(to: values + j)
+                if keep { rj.store(to: values + j) }
                 if let copy { rj.store(to: copy + j) }
                 j &+= lanes
             }
@@ -304,7 +315,7 @@ enum RowSoftmax {
         }
         let gL = V(repeating: unsafeBitCast(deltas.gL, to: S.self))
         let tau = unsafeBitCast(deltas.tau, to: S.self)
-        let coefficients = cast(deltas.coefficient), sums = deltas.sums.map(cast)
+        let coefficients = deltas.coefficient.map(cast), sums = deltas.sums.map(cast)
         let gradLogprior = deltas.gradLogprior.map(cast), gradEnergies = deltas.gradEnergies.map(cast)
         if deltas.gL == 1 && deltas.tau == 1 && gradLogprior == nil {
             // The common case, a loop per set of outputs: δ = r (r ≥ +0, never −0) and the
@@ -314,10 +325,10 @@ enum RowSoftmax {
                                          _ gradEnergies: UnsafeMutablePointer<S>?) {
                 while j < whole {
                     let rj = V(loading: values + j) * scale
-                    rj.store(to: values + j)
+                    if keep { rj.store(to: values + j) }
                     if let copy { rj.store(to: copy + j) }
                     let coefficient = V() - rj
-                    coefficient.store(to: coefficients + j)
+                    if let coefficients { coefficient.store(to: coefficients + j) }
                     if let sums { (V(loading: sums + j) + rj).store(to: sums + j) }
                     if let gradEnergies { coefficient.store(to: gradEnergies + j) }
                     j &+= lanes
@@ -337,15 +348,120 @@ enum RowSoftmax {
         }
         while j &+ lanes <= count {
             let rj = V(loading: values + j) * scale
-            rj.store(to: values + j)
+            if keep { rj.store(to: values + j) }
             if let copy { rj.store(to: copy + j) }
             let delta = (rj * gL).zeroing(where: rj * gL)
             let coefficient = (tau == 1 ? delta * V(repeating: -1) : delta / V(repeating: -tau)).zeroing(where: delta)
-            coefficient.store(to: coefficients + j)
+            if let coefficients { coefficient.store(to: coefficients + j) }
             if let sums { (V(loading: sums + j) + delta).store(to: sums + j) }
             if let gradLogprior { delta.store(to: gradLogprior + j) }
             if let gradEnergies { coefficient.store(to: gradEnergies + j) }
             j &+= lanes
         }
     }
+}
+
+/// Whether a per-row output of `bytes` in all goes out with non-temporal stores: when it is far
+/// larger than the caches, these skip reading every written line first (the read for ownership)
+/// and leave the caches to the inputs; when it fits, the caller reads it from the cache right
+/// after, and non-temporal stores would send it to memory instead.
+func streamingPays(bytes: Int) -> Bool {
+    #if arch(x86_64)
+    return bytes >= streamingThresholdBytes
+    #else
+    return false
+    #endif
+}
+
+/// See `streamingPays`: measured on the W4 shape (N×64 float64, two N×K outputs).
+let streamingThresholdBytes = 8 << 20
+
+/// An N×K output written row after row in order with non-temporal stores of whole 64-byte lines.
+/// A line written only in part that way goes to memory as a slow partial write, and one written
+/// in part with ordinary stores is read first; so the values of the line a row shares with the
+/// next wait in `pending` until the next row completes it. Whoever streams calls
+/// `finish` after the last row, then `finishStreaming` before the outputs are read.
+struct LineStream<T: IEFloat> {
+    let out: UnsafeMutablePointer<T>
+    let k: Int
+    /// `lineValues` values, then a flag: nonzero while values wait.
+    let pending: UnsafeMutablePointer<T>
+
+    /// Values in a 64-byte line.
+    static var lineValues: Int { 64 / MemoryLayout<T>.stride }
+    /// The values of `pending` (the flag's included).
+    static var pendingSize: Int { lineValues + 1 }
+
+    /// Whether an N×K output at `out` can be streamed: float32 or float64 on x86-64, values
+    /// aligned, and rows of at least two lines (so that a line holds values of at most two rows).
+    static func fits(_ out: UnsafeMutablePointer<T>, k: Int) -> Bool {
+        #if arch(x86_64)
+        return (T.self == Double.self || T.self == Float.self)
+            && Int(bitPattern: out) % MemoryLayout<T>.stride == 0 && k >= 2 * lineValues
+        #else
+        return false
+        #endif
+    }
+
+    /// Row n's K values from `src`, right after row n − 1 or first of the stream.
+    @inline(__always)
+    func write(row n: Int, from src: UnsafePointer<T>) {
+        let line = Self.lineValues, dst = out + n &* k
+        // Values before dst's first line boundary.
+        let head = ((64 &- Int(bitPattern: dst) & 63) & 63) / MemoryLayout<T>.stride
+        if pending[line] != 0 {
+            // The previous row's last line-values − head values wait: complete their line.
+            let waiting = line &- head
+            for i in 0 ..< head { pending[waiting &+ i] = src[i] }
+            storeLine(UnsafePointer(pending), dst - waiting)
+        } else {
+            for i in 0 ..< head { dst[i] = src[i] }
+        }
+        var j = head
+        while j &+ line <= k {
+            storeLine(src + j, dst + j)
+            j &+= line
+        }
+        let tail = k &- j
+        for i in 0 ..< tail { pending[i] = src[j &+ i] }
+        pending[line] = tail > 0 ? 1 : 0
+    }
+
+    /// Writes, with ordinary stores, the values still waiting after the last row, `last`.
+    func finish(afterRow last: Int) {
+        let line = Self.lineValues
+        if pending[line] == 0 { return }
+        let end = (last &+ 1) &* k
+        let tail = (Int(bitPattern: out + end) & 63) / MemoryLayout<T>.stride
+        for i in 0 ..< tail { out[end &- tail &+ i] = pending[i] }
+        pending[line] = 0
+    }
+
+    /// One 64-byte line at the aligned `dst` from `src`, in 16-byte stores: SSE2's are in every
+    /// x86-64 build, while the 32-byte ones' vector arguments pass in registers only where the
+    /// caller is also built for AVX.
+    @inline(__always)
+    private func storeLine(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+        #if arch(x86_64)
+        let raw = UnsafeRawPointer(src), to = UnsafeMutableRawPointer(dst)
+        for offset in stride(from: 0, to: 64, by: 16) {
+            if T.self == Double.self {
+                _mm_stream_pd((to + offset).assumingMemoryBound(to: Double.self),
+                              raw.loadUnaligned(fromByteOffset: offset, as: SIMD2<Double>.self))
+            } else {
+                _mm_stream_ps((to + offset).assumingMemoryBound(to: Float.self),
+                              raw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self))
+            }
+        }
+        #else
+        dst.update(from: src, count: Self.lineValues)
+        #endif
+    }
+}
+
+/// Makes non-temporal stores visible to every thread before the outputs are read: a locked
+/// instruction orders them, as the plain release of the partition queue's lock does not promise.
+@inline(__always)
+func finishStreaming() {
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
 }

@@ -25,6 +25,10 @@ struct PassTargets<T: IEFloat> {
     // Sufficient statistics.
     var weights: UnsafePointer<T>?
     var needSumR = false, needSumRX = false, needSumRXX = false
+    /// R and ∂E (without gR) written with non-temporal stores (`streamingPays`), one stream per
+    /// partition; set by the pass.
+    var respStream: LineStream<T>? = nil
+    var gradEnergiesStream: LineStream<T>? = nil
 
     var needsLogits: Bool {
         logZ != nil || resp != nil || backward || needSumR || needSumRX || needSumRXX
@@ -89,8 +93,18 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         let partitions = rowPartitions(rows: s.n, costPerRow: s.costPerRow, blockRows: blockRows)
         let parts = partitions.count
         // Everything a partition needs, allocated up front so that workers cannot fail.
-        let (rowScratch, scratchOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
+        // Large R and ∂E outputs are streamed (`streamingPays`), each partition's through the
+        // lines waiting at the end of the row scratch.
+        let (outputBytes, bytesOverflow) = s.n.multipliedReportingOverflow(by: s.k &* MemoryLayout<T>.stride)
+        let streaming = (targets.resp != nil || targets.gradEnergies != nil)
+            && (bytesOverflow || streamingPays(bytes: outputBytes))
+            && (targets.resp.map { LineStream.fits($0, k: s.k) } ?? true)
+            && (targets.gradEnergies.map { LineStream.fits($0, k: s.k) } ?? true)
+        let pendingSize = LineStream<T>.pendingSize
+        let (softmaxScratch, softmaxOverflow) = try checkedProduct(3, max(s.k, 1), "scratch")
             .addingReportingOverflow(try checkedProduct(3, max(s.d, 1), "scratch"))
+        let (rowScratch, streamOverflow) = softmaxScratch.addingReportingOverflow(streaming ? 2 * pendingSize : 0)
+        let scratchOverflow = softmaxOverflow || streamOverflow
         let (laneScratch, vectorOverflow) = rowScratch.addingReportingOverflow(try vectorScratchSize(s))
         if scratchOverflow || vectorOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         // The blocked pass's region, after the vector model's: the block's energies and
@@ -137,8 +151,23 @@ struct RowPass<T: IEFloat>: ModelVisitor {
                 scratch.shared = shared
             }
             let rows = partitions.range(p), acc = accumulators + p * stride
-            if !passRowsVectorized(s, targets, layout, rows, scratch, acc) {
-                passRows(model, s, targets, layout, rows, scratch, acc)
+            // This partition's streams, through the lines waiting at the end of its row scratch.
+            let pending = base + rowScratch - 2 * pendingSize
+            let respStream = streaming ? targets.resp.map { LineStream(out: $0, k: s.k, pending: pending) } : nil
+            let gradEnergiesStream = streaming
+                ? targets.gradEnergies.map { LineStream(out: $0, k: s.k, pending: pending + pendingSize) } : nil
+            var partTargets = targets
+            partTargets.respStream = respStream
+            partTargets.gradEnergiesStream = gradEnergiesStream
+            if !passRowsVectorized(s, partTargets, layout, rows, scratch, acc) {
+                passRows(model, s, partTargets, layout, rows, scratch, acc)
+            }
+            if streaming {
+                if let last = rows.last {
+                    respStream?.finish(afterRow: last)
+                    gradEnergiesStream?.finish(afterRow: last)
+                }
+                finishStreaming()
             }
             if let gx = targets.gradX, s.d > 0 {
                 zeroUndefinedSums(gx + rows.lowerBound * s.d, rows.count * s.d)
@@ -176,6 +205,11 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         shape: t.needShape ? acc + layout.shape : nil, chol: t.needChol ? acc + layout.chol : nil)
     let deltaSums: UnsafeMutablePointer<T>? = t.needDeltaSums ? acc + layout.deltaSums : nil
     let needsLogits = t.needsLogits
+    // The learned model's backward reads no coefficients; the other models' do.
+    let keepCoefficients = M.self != LearnedModel<T>.self
+    // The responsibilities stay in `r` for what reads them after the softmax, or to be copied.
+    let keepResponsibilities = t.respStream != nil || t.needSumR || t.needSumRX || t.needSumRXX || t.needTau
+        || (t.backward && t.gR != nil)
     let energy = scratch.energies, r = scratch.logits, coef = scratch.coefficient
     // Σ δ·E/τ accumulates in place (from 0, the same additions in the same order as a local
     // would): a local changed by `middle` would be boxed on the heap.
@@ -198,18 +232,29 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
             let rest = RowSoftmax.exponentials(r, k, minus: top, skipping: argmax)
             logZ = top + T.log1p(rest)
-            // Without gR, δ and its outputs come in the same pass.
+            // Without gR, δ and its outputs come in the same pass; streamed outputs are copied
+            // from the row scratch after it.
+            let streamEnergies = plainDeltas ? t.gradEnergiesStream : nil
             let deltas = plainDeltas ? RowSoftmax.Deltas(
-                gL: t.gL.map { $0[n] } ?? 1, tau: tau, coefficient: coef, sums: deltaSums,
-                gradLogprior: t.gradLogprior.map { $0 + n &* k }, gradEnergies: t.gradEnergies.map { $0 + n &* k })
+                gL: t.gL.map { $0[n] } ?? 1, tau: tau,
+                coefficient: keepCoefficients || streamEnergies != nil ? coef : nil, sums: deltaSums,
+                gradLogprior: t.gradLogprior.map { $0 + n &* k },
+                gradEnergies: streamEnergies != nil ? nil : t.gradEnergies.map { $0 + n &* k })
                 : nil
-            RowSoftmax.normalise(r, k, times: 1 / (1 + rest), resp: t.resp.map { $0 + n &* k }, deltas)
+            RowSoftmax.normalise(r, k, times: 1 / (1 + rest), keep: keepResponsibilities,
+                                 resp: t.respStream != nil ? nil : t.resp.map { $0 + n &* k }, deltas)
+            t.respStream?.write(row: n, from: r)
+            streamEnergies?.write(row: n, from: coef)
         } else {
             // limitRow works on the row's energies in the row scratch.
             if energy != UnsafePointer(scratch.energies) { for j in 0 ..< k { scratch.energies[j] = energy[j] } }
             logZ = limitRow(model, s, n, top, scratch)
             regular = false
-            if let out = t.resp { (out + n &* k).update(from: r, count: k) }
+            if let stream = t.respStream {
+                stream.write(row: n, from: r)
+            } else if let out = t.resp {
+                (out + n &* k).update(from: r, count: k)
+            }
         }
         if let out = t.logZ { out[n] = logZ }
 
@@ -240,7 +285,12 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if !regular {
             // Fully masked or overflowed rows contribute nothing.
             if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = 0 } }
-            if let g = t.gradEnergies { for j in 0 ..< k { g[n * k + j] = 0 } }
+            if let stream = plainDeltas ? t.gradEnergiesStream : nil {
+                for j in 0 ..< k { coef[j] = 0 }
+                stream.write(row: n, from: coef)
+            } else if let g = t.gradEnergies {
+                for j in 0 ..< k { g[n * k + j] = 0 }
+            }
             return .irregular
         }
         // δ_nk = r_nk·(gL_n + gR_nk − Σ_j r_nj·gR_nj).

@@ -97,7 +97,7 @@ final class RowSoftmaxTests: XCTestCase {
                                         sums: wantSums ? s.baseAddress : nil,
                                         gradLogprior: wantPrior ? gp.baseAddress : nil,
                                         gradEnergies: wantEnergies ? ge.baseAddress : nil)
-                                    RowSoftmax.normalise(&values, count, times: inverse,
+                                    RowSoftmax.normalise(&values, count, times: inverse, keep: true,
                                                          resp: wantResp ? r.baseAddress : nil, deltas)
                                 }
                             }
