@@ -15,7 +15,7 @@ import Darwin
 // the exponent bits. q's coefficients come from a Remez exchange (50 digits) that minimises
 // the relative error of e^r on |r| ≤ ln2/2 with the terms 1 and r held exact: 0.05 ulp in
 // float64 and 0.03 ulp in float32 with the coefficients rounded, against 13 and 7 Taylor terms
-// for the same bound. The shift by a magic constant 1.5·2^52 + bias leaves n + bias in the low
+// for the same bound (scripts/reference/exp_polynomial.py prints them). The shift by a magic constant 1.5·2^52 + bias leaves n + bias in the low
 // bits, the exponent field the result needs, with no integer addition: 2^⌊n/2⌋·2^(n−⌊n/2⌋)
 // for any x (two normal factors, so that results in the subnormal range round once and
 // results beyond the range overflow to +∞ or round to 0), 2^(n+54)·2^−54 for x ≤ 0 (the
