@@ -163,6 +163,8 @@ struct RowPass<T: IEFloat>: ModelVisitor {
                 passRows(model, s, partTargets, layout, rows, scratch, acc)
             }
             if streaming {
+                // Through the locals: in the debug build, `partTargets.gradEnergiesStream?.finish`
+                // ran on a nil stream (where `== nil` held) and crashed.
                 if let last = rows.last {
                     respStream?.finish(afterRow: last)
                     gradEnergiesStream?.finish(afterRow: last)
