@@ -673,7 +673,7 @@ _RAW_GRADIENTS = {
     for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
 
 # Per (x.shape, mu.shape, kernel) of a short-route call, one dict per dtype: what does not
-# depend on the data (the buffer's layout, offsets, the function and the struct packers).
+# depend on the data (sizes, shapes, offsets, the function and the struct packers).
 _SHORT_PLANS: Dict[np.dtype, Dict[Any, tuple]] = {_F32: {}, _F64: {}}
 _SHORT_PLANS_KEPT = 256
 
