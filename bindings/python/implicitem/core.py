@@ -636,6 +636,25 @@ _PLAIN_KERNELS.update({kernel.name.lower(): kernel for kernel in _PLAIN_KERNELS}
 _SHORT_ROUTE_ROWS = 64
 
 
+def _fields_packer(cls: Any, variable: Tuple[str, ...]) -> Tuple[_struct.Struct, int]:
+    """A struct.Struct that packs `cls` from its leading bytes (every field before the first
+    of `variable`, given as one bytes value, of the returned length) and the `variable` fields
+    in order; every other field is zero (NULL, 0, 0.0)."""
+    address = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
+    start = getattr(cls, variable[0]).offset
+    fmt, at = f"={start}s", start
+    for name in variable:
+        field = getattr(cls, name)
+        ctype = dict(cls._fields_)[name]
+        kind = getattr(ctype, "_type_", None)
+        fmt += "x" * (field.offset - at) + (kind if kind in ("f", "d")
+                                           else "i" if ctype is ctypes.c_int32 else address)
+        at = field.offset + field.size
+    packer = _struct.Struct(fmt + "x" * (ctypes.sizeof(cls) - at))
+    assert packer.size == ctypes.sizeof(cls), cls
+    return packer, start
+
+
 def _address_function(name: str) -> Any:
     """A handle on ie_gradients_* for the short route: the structs pass as bytes (c_char_p
     hands over the bytes' own buffer), the arrays as plain integer addresses."""
@@ -646,9 +665,12 @@ def _address_function(name: str) -> Any:
     return function
 
 
-_RAW_GRADIENTS = {dtype: (_address_function(f"ie_gradients_{suffix}"),) + _PROBLEM[dtype][1:]
-                  + _GRADS[dtype][1:] for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
-
+# dtype -> (function, problem packer, its leading bytes' length, grads packer, its length).
+_RAW_GRADIENTS = {
+    dtype: ((_address_function(f"ie_gradients_{suffix}"),)
+            + _fields_packer(_PROBLEM[dtype][0], ("x", "mu", "scale", "logw", "tau", "normalized"))
+            + _fields_packer(_GRADS[dtype][0], ("x", "mu", "scale", "logw", "tau", "energies")))
+    for dtype, suffix in ((_F32, "f32"), (_F64, "f64"))}
 
 # Per (x.shape, mu.shape, kernel) of a short-route call, one dict per dtype: what does not
 # depend on the data (sizes, shapes, offsets, the function and the struct packers).
@@ -666,16 +688,23 @@ def _short_plan(dtype: np.dtype, x: np.ndarray, mu: np.ndarray, kernel: Any) -> 
     k = mu.shape[0]
     if mu.shape[1] != d or n > _SHORT_ROUTE_ROWS:
         return None
-    function, problem_packer, problem_size, grads_packer, grads_size = _RAW_GRADIENTS[dtype]
+    function, problem_packer, problem_start, grads_packer, grads_start = _RAW_GRADIENTS[dtype]
+    _, whole_problem, problem_size = _PROBLEM[dtype]
+    _, whole_grads, grads_size = _GRADS[dtype]
+    # The fields that do not change from call to call, packed once.
+    problem_head = whole_problem.pack(problem_size, kern, _SHARED, n, k, d,
+                                      *[0] * 9, 0.0, 0.0, 0.0, 0)[:problem_start]
+    grads_head = whole_grads.pack(grads_size, *[0] * 10)[:grads_start]
     step = dtype.itemsize
     # Buffer "vectors": logZ (n) | logw gradient (k) | scale gradient, -, -, tau gradient, scale.
     # Buffer "by_component": energies, resp, energies gradient, each (n, k).
     # Buffer "by_dimension": x gradient (n, d) ; mu gradient (k, d).
     scalars = n + k
-    plan = (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size,
-            scalars + 5, (3, n, k), (n + k, d), (k,), scalars, scalars + 4,
-            step, scalars * step, n * step, n * k * step, n * d * step,
-            _as_float32 if dtype is _F32 else None)
+    plan = (kernel, dtype, x.shape, mu.shape, function, problem_packer, problem_head,
+            grads_packer, grads_head, scalars + 5, (3, n, k), (n + k, d), (k,), scalars,
+            scalars + 4, (scalars + 4) * step, scalars * step, (scalars + 3) * step, n * step,
+            n * k * step, 2 * n * k * step, n * d * step, slice(n), slice(n, None),
+            slice(n, scalars), _as_float32 if dtype is _F32 else None)
     plans = _SHORT_PLANS[dtype]
     if len(plans) >= _SHORT_PLANS_KEPT:
         plans.clear()
@@ -683,20 +712,33 @@ def _short_plan(dtype: np.dtype, x: np.ndarray, mu: np.ndarray, kernel: Any) -> 
     return plan
 
 
+# The plan of the last short-route call: a call like it (the usual loop) skips the lookup.
+_last_short_plan: tuple = (None, None)
+
+
 def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: float,
                      logw: ArrayLike, tau: float, normalized: bool) -> Optional[GradientResult]:
     """gradients() for the common small call, or None when the call is not that one."""
+    global _last_short_plan
     dtype = x.dtype
-    plans = _SHORT_PLANS.get(dtype) if dtype is _F64 or dtype is _F32 else None
-    if (plans is None or mu.dtype is not dtype or type(normalized) is not bool
-            or (type(kernel) is not str and type(kernel) is not Kernel)):
+    plan = _last_short_plan
+    if (plan[0] is not kernel or plan[1] is not dtype or x.shape != plan[2]
+            or mu.shape != plan[3]):
+        if ((dtype is not _F64 and dtype is not _F32)
+                or (type(kernel) is not str and type(kernel) is not Kernel)):
+            return None
+        plan = (_SHORT_PLANS[dtype].get((x.shape, mu.shape, kernel))
+                or _short_plan(dtype, x, mu, kernel))
+        if plan is None:
+            return None
+        _last_short_plan = plan
+    if (mu.dtype is not dtype or type(normalized) is not bool
+            or not (x.flags.c_contiguous and mu.flags.c_contiguous)):
         return None
-    plan = plans.get((x.shape, mu.shape, kernel)) or _short_plan(dtype, x, mu, kernel)
-    if plan is None or not (x.flags.c_contiguous and mu.flags.c_contiguous):
-        return None
-    (kern, n, k, d, function, problem_packer, problem_size, grads_packer, grads_size,
+    (_, _, _, _, function, problem_packer, problem_head, grads_packer, grads_head,
      vector_count, component_shape, dimension_shape, k_shape, scalars, scale_slot,
-     step, scalars_bytes, n_bytes, nk_bytes, nd_bytes, real) = plan
+     scale_at, scale_grad_at, tau_grad_at, logw_grad_at, resp_at, energies_grad_at,
+     mu_grad_at, log_z_part, mu_grad_part, logw_grad_part, real) = plan
     words, data = _WORDS, _DATA_WORD
     if logw is None:
         logw_address = 0
@@ -705,34 +747,31 @@ def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: f
         logw_address = words[(id(logw) >> 3) + data]
     else:
         return None
-    empty = np.empty
-    vectors = empty(vector_count, dtype)
-    by_component = empty(component_shape, dtype)
-    by_dimension = empty(dimension_shape, dtype)
+    vectors = _empty(vector_count, dtype)
+    by_component = _empty(component_shape, dtype)
+    by_dimension = _empty(dimension_shape, dtype)
     vectors[scale_slot] = scale
     v = words[(id(vectors) >> 3) + data]
     c = words[(id(by_component) >> 3) + data]
     m = words[(id(by_dimension) >> 3) + data]
-    s = v + scalars_bytes
-    problem = problem_packer.pack(problem_size, kern, _SHARED, n, k, d,
-                                  words[(id(x) >> 3) + data], words[(id(mu) >> 3) + data],
-                                  s + 4 * step, 0, logw_address, 0, 0, 0, 0, 0.0, 0.0,
+    problem = problem_packer.pack(problem_head, words[(id(x) >> 3) + data],
+                                  words[(id(mu) >> 3) + data], v + scale_at, logw_address,
                                   tau if real is None else real(tau), normalized)
-    grads = grads_packer.pack(grads_size, m, m + nd_bytes, s, 0, 0, 0, v + n_bytes, 0,
-                              s + 3 * step, c + 2 * nk_bytes)
-    status = function(problem, None, None, c, v, c + nk_bytes, grads)
+    grads = grads_packer.pack(grads_head, m, m + mu_grad_at, v + scale_grad_at,
+                              v + logw_grad_at, v + tau_grad_at, c + energies_grad_at)
+    status = function(problem, None, None, c, v, c + resp_at, grads)
     if status:
         check_status(status, _lib)
     values = vectors.tolist()
     # A copy of a dict of every field, then the values: cheaper than a 13-key dict literal.
     fields = _NO_GRADIENTS.copy()
     fields["energies"] = by_component[0]
-    fields["logZ"] = vectors[:n]
+    fields["logZ"] = vectors[log_z_part]
     fields["resp"] = by_component[1]
-    fields["x"] = by_dimension[:n]
-    fields["mu"] = by_dimension[n:]
+    fields["x"] = by_dimension[log_z_part]
+    fields["mu"] = by_dimension[mu_grad_part]
     fields["scale"] = values[scalars]
-    fields["logw"] = vectors[n:scalars]
+    fields["logw"] = vectors[logw_grad_part]
     fields["tau"] = values[scalars + 3]
     fields["energies_grad"] = by_component[2]
     result = _new_object(GradientResult)
@@ -740,6 +779,7 @@ def _plain_gradients(x: np.ndarray, mu: np.ndarray, kernel: KernelLike, scale: f
     return result
 
 
+_empty = np.empty
 _NO_GRADIENTS = dict.fromkeys(_GRADIENT_OUTPUTS)
 _new_object, _set_attribute = object.__new__, object.__setattr__
 

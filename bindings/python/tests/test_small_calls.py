@@ -189,3 +189,36 @@ def test_kernel_given_as_enum_or_unhashable():
     assert_identical(ie.gradients(x, mu, kernel=3, logw=logw), expected)
     with pytest.raises(ImplicitEMError, match="kernel: unknown kernel"):
         ie.gradients(x, mu, kernel=["gaussian"], logw=logw)
+
+
+def test_calls_that_alternate_dtype_kernel_and_shape():
+    # The last call's plan is reused only by a call of the same dtype, kernel and shapes:
+    # calls alternating between them each get their own results.
+    built = "".join(["gau", "ssian"])  # equal to "gaussian", another object
+    calls = []
+    for dtype in (np.float64, np.float32):
+        for kernel in ("gaussian", "laplace", ie.Kernel.GAUSSIAN, built):
+            for n in (1, 2):
+                calls.append((dtype, kernel, n))
+    expected = []
+    for dtype, kernel, n in calls:
+        x, mu, logw = tiny(dtype, seed=n, n=n)
+        expected.append(general(x, mu, kernel=kernel, logw=logw, tau=0.8, scale=1.2))
+    for round_ in range(2):
+        for (dtype, kernel, n), want in zip(calls, expected):
+            x, mu, logw = tiny(dtype, seed=n, n=n)
+            assert_identical(ie.gradients(x, mu, kernel=kernel, logw=logw, tau=0.8, scale=1.2),
+                             want)
+        calls, expected = calls[::-1], expected[::-1]
+
+
+def test_bad_inputs_after_a_planned_call_of_the_same_shapes():
+    # A call whose plan is already the last one still checks dtype, order and normalized.
+    x, mu, logw = tiny(np.float64)
+    ie.gradients(x, mu, logw=logw)
+    with pytest.raises(ImplicitEMError, match="mu: dtype float32 does not match"):
+        ie.gradients(x, mu.astype(np.float32), logw=logw)
+    assert_identical(ie.gradients(x, np.asfortranarray(mu), logw=logw),
+                     general(x, mu, logw=logw))
+    assert_identical(ie.gradients(x, mu, logw=logw, normalized=1),
+                     general(x, mu, logw=logw, normalized=True))
