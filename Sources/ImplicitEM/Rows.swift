@@ -193,6 +193,10 @@ func zeroUndefinedSums<T: IEFloat>(_ sums: UnsafeMutablePointer<T>, _ count: Int
     for j in 0 ..< count where sums[j].isNaN { sums[j] = 0 }
 }
 
+/// The most bytes of gx zeroed at once: they stay in the L1 cache until the backward adds to
+/// them, and glibc's memset fills them with vector stores (from 2 KiB it may take `rep stosb`).
+let gradXZeroingBytes = 1024
+
 /// What the row pass did with a row.
 enum RowOutcome { case forwardOnly, irregular, regular }
 
@@ -283,7 +287,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         }
 
         if !t.backward { return .forwardOnly }
-        if let gx = t.gradX.map({ $0 + n * d }) { for i in 0 ..< d { gx[i] = 0 } }
+        // gx of this row is already zero (`zeroGradX`).
         if !regular {
             // Fully masked or overflowed rows contribute nothing.
             if let g = t.gradLogprior { for j in 0 ..< k { g[n * k + j] = 0 } }
@@ -326,24 +330,44 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         return .regular
     }
 
+    // gx is zeroed before the backward adds to it, a run of rows at a time: a memset per row
+    // cost more than the row's D stores. Runs of at most `gradXZeroingBytes`.
+    let zeroingRows = max(1, gradXZeroingBytes / max(1, d &* MemoryLayout<T>.stride))
+    @inline(__always) func zeroGradX(_ range: Range<Int>) {
+        guard t.backward, let gx = t.gradX, d > 0 else { return }
+        var first = range.lowerBound
+        while first < range.upperBound {
+            let last = min(first &+ zeroingRows, range.upperBound)
+            (gx + first &* d).initialize(repeating: 0, count: (last &- first) &* d)
+            first = last
+        }
+    }
+
     let block = model.blockRows
     if block <= 1 {
-        for n in rows {
-            var rowEnergies = UnsafePointer(energy)
-            if let given = model.givenEnergies(row: n) {
-                rowEnergies = given
-            } else {
-                model.energies(row: n, scratch: scratch, into: energy)
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let last = min(first &+ zeroingRows, rows.upperBound)
+            zeroGradX(first ..< last)
+            for n in first ..< last {
+                var rowEnergies = UnsafePointer(energy)
+                if let given = model.givenEnergies(row: n) {
+                    rowEnergies = given
+                } else {
+                    model.energies(row: n, scratch: scratch, into: energy)
+                }
+                if middle(n, rowEnergies, coef) == .regular {
+                    model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                                   grads: grads)
+                }
             }
-            if middle(n, rowEnergies, coef) == .regular {
-                model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
-                               grads: grads)
-            }
+            first = last
         }
     } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
         var first = rows.lowerBound
         while first < rows.upperBound {
             let last = min(first + block, rows.upperBound)
+            zeroGradX(first ..< last)
             model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
             var blockedRows = 0
             for n in first ..< last {
