@@ -16,6 +16,9 @@ protocol FloatVector: SIMD where Scalar: IEFloat & SIMDScalar {
     func withSign(of other: Self) -> Self
     /// sign(v) per lane, 0 at 0.
     var sign: Self { get }
+    /// v·sign(u) without the product: v with its sign flipped where u < 0, 0 where u = 0 (the
+    /// product's ±0 there is +0 here, which the sums, started at +0, cannot tell apart).
+    func timesSign(of u: Self) -> Self
     /// v clipped to [−bound, bound].
     func clipped(_ bound: Scalar) -> Self
     /// Lanes of `other` where key > bound, else lanes of self.
@@ -69,6 +72,11 @@ extension SIMD8: FloatVector where Scalar == Double {
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
+    @inline(__always) func timesSign(of u: Self) -> Self {
+        let sign = unsafeBitCast(u, to: SIMD8<UInt64>.self) & (1 << 63)
+        return Self().replacing(with: unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) ^ sign, to: Self.self),
+                                where: u .!= 0)
+    }
     @inline(__always) func clipped(_ bound: Double) -> Self {
         replacing(with: bound, where: self .> bound).replacing(with: -bound, where: self .< -bound)
     }
@@ -101,6 +109,11 @@ extension SIMD16: FloatVector where Scalar == Float {
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
+    @inline(__always) func timesSign(of u: Self) -> Self {
+        let sign = unsafeBitCast(u, to: SIMD16<UInt32>.self) & (1 << 31)
+        return Self().replacing(with: unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) ^ sign, to: Self.self),
+                                where: u .!= 0)
+    }
     @inline(__always) func clipped(_ bound: Float) -> Self {
         replacing(with: bound, where: self .> bound).replacing(with: -bound, where: self .< -bound)
     }
@@ -130,6 +143,8 @@ protocol VectorRho {
     var scalar: ScalarRho { get }
     func value(_ u: V) -> V
     func derivative(_ u: V) -> V
+    /// c·ρ′(u); a kernel may form it without the product, to the same bits.
+    func scaledDerivative(_ c: V, _ u: V) -> V
     func shapeDerivative(_ u: V) -> V
     func adding(_ sum: V, _ u: V) -> V
     /// Whether `adding` sums 2ρ (one product fewer per element), the total then halved, which
@@ -158,6 +173,7 @@ protocol VectorRho {
 
 extension VectorRho {
     @inline(__always) func shapeDerivative(_ u: V) -> V { V() }
+    @inline(__always) func scaledDerivative(_ c: V, _ u: V) -> V { c * derivative(u) }
     /// sum + ρ(u); a kernel may fuse the last product into the addition.
     @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum + value(u) }
     static var sumsTwice: Bool { false }
@@ -186,6 +202,7 @@ struct LaplaceVectorRho<V: FloatVector>: VectorRho {
     var scalar: LaplaceRho<V.Scalar> { LaplaceRho() }
     @inline(__always) func value(_ u: V) -> V { u.absolute }
     @inline(__always) func derivative(_ u: V) -> V { u.sign }
+    @inline(__always) func scaledDerivative(_ c: V, _ u: V) -> V { c.timesSign(of: u) }
 }
 
 struct HuberVectorRho<V: FloatVector>: VectorRho {
@@ -254,6 +271,24 @@ struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
         let shape = (delta * (w2 * r) * (w2 * (q * r))).replacing(with: a - 2 * delta, whereAbove: w, large)
         return (derivative, shape)
     }
+}
+
+/// Which backward loop: ρ′ from the forward's kept terms, ρ′ and ∂ρ/∂shape, or ρ′ alone.
+protocol BackwardVariant {
+    static var usesKept: Bool { get }
+    static var wantShape: Bool { get }
+}
+enum KeptBackward: BackwardVariant {
+    static var usesKept: Bool { true }
+    static var wantShape: Bool { false }
+}
+enum ShapeBackward: BackwardVariant {
+    static var usesKept: Bool { false }
+    static var wantShape: Bool { true }
+}
+enum PlainBackward: BackwardVariant {
+    static var usesKept: Bool { false }
+    static var wantShape: Bool { false }
 }
 
 /// Kernels 1–7 vectorised across components: lane j of a vector is component j, so a row's
@@ -524,14 +559,20 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     }
 
     /// For rows a and b (coefficients in `coefficientPair`): adds c·ρ′(u) and c·ρ′(u)·u to the
-    /// sums and Σ_k c·ρ′(u)/s to ga and gb.
+    /// sums and Σ_k c·ρ′(u)/s to ga and gb. The variant is a type, so that each copy of the loop
+    /// is compiled without its tests (as a runtime flag it stayed in the loop, and the shape
+    /// branch's live values spilled the accumulators).
     @inline(__always)
-    private func backwardPair(_ a: Int, _ b: Int, _ ga: UnsafeMutablePointer<T>, _ gb: UnsafeMutablePointer<T>,
-                              wantShape: Bool, kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)?) {
+    private func backwardPair<Variant: BackwardVariant>(_ a: Int, _ b: Int, _ ga: UnsafeMutablePointer<T>,
+                                                        _ gb: UnsafeMutablePointer<T>, _: Variant.Type,
+                                                        kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)? = nil) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         let coefA = coefficientPair, coefB = coefficientPair + padded
         let quarterSumsA = UnsafeMutableRawPointer(quarterSums), quarterSumsB = UnsafeMutableRawPointer(quarterSums + 4 * d)
         let quarter = MemoryLayout<SIMD4<T>>.size
+        let useKept = VR.keepsTerm && Variant.usesKept
+        // Only read with useKept, when the caller passed them.
+        let keptA = kept?.a ?? UnsafePointer(shared), keptB = kept?.b ?? UnsafePointer(shared)
         var shapeAcc = V()
         var at = 0
         for i in 0 ..< d {
@@ -541,20 +582,23 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 let f = V(loading: inverseT + at), m = V(loading: muT + at)
                 let ua = (xai - m) * f, ub = (xbi - m) * f
                 let ca = V(loading: coefA + c &* lanes), cb = V(loading: coefB + c &* lanes)
-                let da: (derivative: V, shape: V), db: (derivative: V, shape: V)
-                if VR.keepsTerm, let kept {
-                    da = (rho.derivative(ua, kept: V(loading: kept.a + at)), V())
-                    db = (rho.derivative(ub, kept: V(loading: kept.b + at)), V())
+                let pa: V, pb: V
+                if useKept {
+                    pa = ca * rho.derivative(ua, kept: V(loading: keptA + at))
+                    pb = cb * rho.derivative(ub, kept: V(loading: keptB + at))
+                } else if Variant.wantShape {
+                    let da = rho.derivatives(ua, wantShape: true), db = rho.derivatives(ub, wantShape: true)
+                    pa = ca * da.derivative
+                    pb = cb * db.derivative
+                    shapeAcc += ca * da.shape + cb * db.shape
                 } else {
-                    da = rho.derivatives(ua, wantShape: wantShape)
-                    db = rho.derivatives(ub, wantShape: wantShape)
+                    pa = rho.scaledDerivative(ca, ua)
+                    pb = rho.scaledDerivative(cb, ub)
                 }
-                let pa = ca * da.derivative, pb = cb * db.derivative
                 (V(loading: pullSums + at) + (pa + pb)).store(to: pullSums + at)
                 V(loading: pullUSums + at).addingProduct(pa, ua).addingProduct(pb, ub).store(to: pullUSums + at)
                 gxa = gxa.addingProduct(pa, f)
                 gxb = gxb.addingProduct(pb, f)
-                if wantShape { shapeAcc += ca * da.shape + cb * db.shape }
                 at &+= lanes
             }
             quarterSumsA.storeBytes(of: gxa.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
@@ -562,7 +606,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         }
         addTotals(quarterSumsA, to: ga)
         addTotals(quarterSumsB, to: gb)
-        if wantShape { shapeSum[0] += shapeAcc.total }
+        if Variant.wantShape { shapeSum[0] += shapeAcc.total }
     }
 
     /// g[i] += the total of quarters[i], four dimensions at a time.
@@ -624,11 +668,11 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // Literal flags, so that each copy of the loop is compiled without the test. The kept
         // terms give ρ′ only: a shape gradient takes the loop that recomputes.
         if VR.keepsTerm, grads.shape == nil, let kept = kept(first, n) {
-            backwardPair(first, n, firstGx, target, wantShape: false, kept: kept)
+            backwardPair(first, n, firstGx, target, KeptBackward.self, kept: kept)
         } else if grads.shape != nil {
-            backwardPair(first, n, firstGx, target, wantShape: true, kept: nil)
+            backwardPair(first, n, firstGx, target, ShapeBackward.self)
         } else {
-            backwardPair(first, n, firstGx, target, wantShape: false, kept: nil)
+            backwardPair(first, n, firstGx, target, PlainBackward.self)
         }
     }
 
@@ -661,7 +705,11 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             let row = get(.pendingRow)
             let rowGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
             set(.pending, 0)
-            backwardPair(row, row, rowGx, unusedGx, wantShape: grads.shape != nil, kept: nil)
+            if grads.shape != nil {
+                backwardPair(row, row, rowGx, unusedGx, ShapeBackward.self)
+            } else {
+                backwardPair(row, row, rowGx, unusedGx, PlainBackward.self)
+            }
         }
         if let gMu = grads.mu {
             for kk in 0 ..< k {
