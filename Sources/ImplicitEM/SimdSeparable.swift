@@ -145,6 +145,12 @@ protocol VectorRho {
     func derivative(_ u: V) -> V
     /// c·ρ′(u); a kernel may form it without the product, to the same bits.
     func scaledDerivative(_ c: V, _ u: V) -> V
+    /// Whether ρ′ selects a far-out form where |u|·`nearScale` is above 1/ulp (student_t). Rows
+    /// whose bound on |u| keeps every lane below it take `nearDerivative`, without the selection:
+    /// the same bits, since no lane would select.
+    static var hasFarBranch: Bool { get }
+    var nearScale: V.Scalar { get }
+    func nearDerivative(_ u: V) -> V
     func shapeDerivative(_ u: V) -> V
     func adding(_ sum: V, _ u: V) -> V
     /// Whether `adding` sums 2ρ (one product fewer per element), the total then halved, which
@@ -174,6 +180,9 @@ protocol VectorRho {
 extension VectorRho {
     @inline(__always) func shapeDerivative(_ u: V) -> V { V() }
     @inline(__always) func scaledDerivative(_ c: V, _ u: V) -> V { c * derivative(u) }
+    static var hasFarBranch: Bool { false }
+    @inline(__always) var nearScale: V.Scalar { 0 }
+    @inline(__always) func nearDerivative(_ u: V) -> V { derivative(u) }
     /// sum + ρ(u); a kernel may fuse the last product into the addition.
     @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum + value(u) }
     static var sumsTwice: Bool { false }
@@ -260,35 +269,47 @@ struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     }
     @inline(__always) func derivative(_ u: V) -> V { derivative(u, kept: keptTerm(u)) }
     @inline(__always) func derivative(_ u: V, kept t: V) -> V {
-        (u * t).replacing(with: u.sign * scalar.delta, whereAbove: scaled(u.absolute), largeArgument(V.Scalar.self))
+        // ±δ by u's sign bit: only selected far out, where u ≠ 0, so the same as sign(u)·δ.
+        (u * t).replacing(with: V(repeating: scalar.delta).withSign(of: u), whereAbove: scaled(u.absolute),
+                          largeArgument(V.Scalar.self))
     }
     @inline(__always) func shapeDerivative(_ u: V) -> V { derivatives(u, wantShape: true).shape }
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         if !wantShape { return (derivative(u), V()) }
         let a = u.absolute, delta = scalar.delta, large = largeArgument(V.Scalar.self)
         let (w, w2, q, r) = roots(a)
-        let derivative = (u * ((q + 1) * r)).replacing(with: u.sign * delta, whereAbove: w, large)
+        let derivative = (u * ((q + 1) * r)).replacing(with: V(repeating: delta).withSign(of: u), whereAbove: w, large)
         let shape = (delta * (w2 * r) * (w2 * (q * r))).replacing(with: a - 2 * delta, whereAbove: w, large)
         return (derivative, shape)
     }
 }
 
-/// Which backward loop: ρ′ from the forward's kept terms, ρ′ and ∂ρ/∂shape, or ρ′ alone.
+/// Which backward loop: ρ′ from the forward's kept terms, ρ′ and ∂ρ/∂shape, ρ′ alone, or ρ′
+/// alone without a far-out branch no lane takes.
 protocol BackwardVariant {
     static var usesKept: Bool { get }
     static var wantShape: Bool { get }
+    static var near: Bool { get }
 }
 enum KeptBackward: BackwardVariant {
     static var usesKept: Bool { true }
     static var wantShape: Bool { false }
+    static var near: Bool { false }
 }
 enum ShapeBackward: BackwardVariant {
     static var usesKept: Bool { false }
     static var wantShape: Bool { true }
+    static var near: Bool { false }
 }
 enum PlainBackward: BackwardVariant {
     static var usesKept: Bool { false }
     static var wantShape: Bool { false }
+    static var near: Bool { false }
+}
+enum NearBackward: BackwardVariant {
+    static var usesKept: Bool { false }
+    static var wantShape: Bool { false }
+    static var near: Bool { true }
 }
 
 /// Kernels 1–7 vectorised across components: lane j of a vector is component j, so a row's
@@ -330,8 +351,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     let derivativeLimit: T
 
     private enum State: Int {
-        case energyRow = 0, energyCount, pendingRow, pendingGx, pending
-        static var slots: Int { 5 }
+        case energyRow = 0, energyCount, pendingRow, pendingGx, pending, pendingNear
+        static var slots: Int { 6 }
     }
     @inline(__always) private func get(_ slot: State) -> Int {
         state.loadUnaligned(fromByteOffset: slot.rawValue * MemoryLayout<Int>.size, as: Int.self)
@@ -591,6 +612,9 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                     pa = ca * da.derivative
                     pb = cb * db.derivative
                     shapeAcc += ca * da.shape + cb * db.shape
+                } else if VR.hasFarBranch && Variant.near {
+                    pa = ca * rho.nearDerivative(ua)
+                    pb = cb * rho.nearDerivative(ub)
                 } else {
                     pa = rho.scaledDerivative(ca, ua)
                     pb = rho.scaledDerivative(cb, ub)
@@ -639,17 +663,24 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // takes the scalar loop leaves the slot to the next.
         let pending = get(.pending) != 0
         var outside = copyChecking(coefficient, to: coefficientPair + (pending ? padded : 0)) ? 0 : 1
-        // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b).
-        var far = V()
+        // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b). With a far-out
+        // branch, whether some lane's |u|·nearScale (at most b·nearScale, rounding being
+        // monotonic) may be above 1/ulp.
+        var far = V(), farOut = V()
+        let large = largeArgument(T.self), nearScale = rho.nearScale
         var i = 0
         while i &+ lanes <= d {
             let b = (V(loading: xr + i).absolute + V(loading: muReach + i)) * V(loading: inverseReach + i)
             far = far.replacing(with: V(repeating: 1), whereAbove: b, derivativeLimit) + (b - b)
+            if VR.hasFarBranch { farOut = farOut.replacing(with: V(repeating: 1), whereAbove: b * nearScale, large) }
             i &+= lanes
         }
         if far.total != 0 { outside = 1 }
+        var near = !VR.hasFarBranch || farOut.total == 0
         while i < d {
-            outside |= (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit ? 0 : 1
+            let b = (abs(xr[i]) + muReach[i]) * inverseReach[i]
+            outside |= b <= derivativeLimit ? 0 : 1
+            if VR.hasFarBranch { near = near && b * nearScale <= large }
             i &+= 1
         }
         if outside != 0 || grads.mu == nil || grads.scale == nil {
@@ -660,6 +691,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             set(.pendingRow, n)
             set(.pendingGx, Int(bitPattern: target))
             set(.pending, 1)
+            set(.pendingNear, near ? 1 : 0)
             return
         }
         let first = get(.pendingRow)
@@ -671,6 +703,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             backwardPair(first, n, firstGx, target, KeptBackward.self, kept: kept)
         } else if grads.shape != nil {
             backwardPair(first, n, firstGx, target, ShapeBackward.self)
+        } else if VR.hasFarBranch && near && get(.pendingNear) != 0 {
+            backwardPair(first, n, firstGx, target, NearBackward.self)
         } else {
             backwardPair(first, n, firstGx, target, PlainBackward.self)
         }
