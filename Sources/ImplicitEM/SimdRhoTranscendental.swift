@@ -52,6 +52,13 @@ struct StudentTVectorRho<V: FloatVector>: VectorRho {
         let numerator = (w * (2 * scalar.invSqrtNu)).replacing(with: V(repeating: 2), whereAbove: far, large)
         return numerator / (1 + w * w).replacing(with: u, whereAbove: far, large)
     }
+    static var hasFarBranch: Bool { true }
+    @inline(__always) var nearScale: V.Scalar { scalar.invSqrtNu }
+    /// `derivative` where no |w| is above 1/ulp.
+    @inline(__always) func nearDerivative(_ u: V) -> V {
+        let w = u * scalar.invSqrtNu
+        return (w * (2 * scalar.invSqrtNu)) / (1 + w * w)
+    }
     /// ∂ρ/∂ν = −(w²/(1 + w²))/ν; −1/ν far out.
     @inline(__always) func shapeDerivative(_ u: V) -> V {
         let w = u.absolute * scalar.invSqrtNu

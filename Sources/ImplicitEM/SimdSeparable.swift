@@ -16,6 +16,9 @@ protocol FloatVector: SIMD where Scalar: IEFloat & SIMDScalar {
     func withSign(of other: Self) -> Self
     /// sign(v) per lane, 0 at 0.
     var sign: Self { get }
+    /// v·sign(u) without the product: v with its sign flipped where u < 0, 0 where u = 0 (the
+    /// product's ±0 there is +0 here, which the sums, started at +0, cannot tell apart).
+    func timesSign(of u: Self) -> Self
     /// v clipped to [−bound, bound].
     func clipped(_ bound: Scalar) -> Self
     /// Lanes of `other` where key > bound, else lanes of self.
@@ -69,6 +72,11 @@ extension SIMD8: FloatVector where Scalar == Double {
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
+    @inline(__always) func timesSign(of u: Self) -> Self {
+        let sign = unsafeBitCast(u, to: SIMD8<UInt64>.self) & (1 << 63)
+        return Self().replacing(with: unsafeBitCast(unsafeBitCast(self, to: SIMD8<UInt64>.self) ^ sign, to: Self.self),
+                                where: u .!= 0)
+    }
     @inline(__always) func clipped(_ bound: Double) -> Self {
         replacing(with: bound, where: self .> bound).replacing(with: -bound, where: self .< -bound)
     }
@@ -101,6 +109,11 @@ extension SIMD16: FloatVector where Scalar == Float {
     @inline(__always) var sign: Self {
         Self(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
     }
+    @inline(__always) func timesSign(of u: Self) -> Self {
+        let sign = unsafeBitCast(u, to: SIMD16<UInt32>.self) & (1 << 31)
+        return Self().replacing(with: unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) ^ sign, to: Self.self),
+                                where: u .!= 0)
+    }
     @inline(__always) func clipped(_ bound: Float) -> Self {
         replacing(with: bound, where: self .> bound).replacing(with: -bound, where: self .< -bound)
     }
@@ -130,6 +143,14 @@ protocol VectorRho {
     var scalar: ScalarRho { get }
     func value(_ u: V) -> V
     func derivative(_ u: V) -> V
+    /// c·ρ′(u); a kernel may form it without the product, to the same bits.
+    func scaledDerivative(_ c: V, _ u: V) -> V
+    /// Whether ρ′ selects a far-out form where |u|·`nearScale` is above 1/ulp (student_t). Rows
+    /// whose bound on |u| keeps every lane below it take `nearDerivative`, without the selection:
+    /// the same bits, since no lane would select.
+    static var hasFarBranch: Bool { get }
+    var nearScale: V.Scalar { get }
+    func nearDerivative(_ u: V) -> V
     func shapeDerivative(_ u: V) -> V
     func adding(_ sum: V, _ u: V) -> V
     /// Whether `adding` sums 2ρ (one product fewer per element), the total then halved, which
@@ -158,6 +179,10 @@ protocol VectorRho {
 
 extension VectorRho {
     @inline(__always) func shapeDerivative(_ u: V) -> V { V() }
+    @inline(__always) func scaledDerivative(_ c: V, _ u: V) -> V { c * derivative(u) }
+    static var hasFarBranch: Bool { false }
+    @inline(__always) var nearScale: V.Scalar { 0 }
+    @inline(__always) func nearDerivative(_ u: V) -> V { derivative(u) }
     /// sum + ρ(u); a kernel may fuse the last product into the addition.
     @inline(__always) func adding(_ sum: V, _ u: V) -> V { sum + value(u) }
     static var sumsTwice: Bool { false }
@@ -186,6 +211,7 @@ struct LaplaceVectorRho<V: FloatVector>: VectorRho {
     var scalar: LaplaceRho<V.Scalar> { LaplaceRho() }
     @inline(__always) func value(_ u: V) -> V { u.absolute }
     @inline(__always) func derivative(_ u: V) -> V { u.sign }
+    @inline(__always) func scaledDerivative(_ c: V, _ u: V) -> V { c.timesSign(of: u) }
 }
 
 struct HuberVectorRho<V: FloatVector>: VectorRho {
@@ -243,17 +269,47 @@ struct PseudoHuberVectorRho<V: FloatVector>: VectorRho {
     }
     @inline(__always) func derivative(_ u: V) -> V { derivative(u, kept: keptTerm(u)) }
     @inline(__always) func derivative(_ u: V, kept t: V) -> V {
-        (u * t).replacing(with: u.sign * scalar.delta, whereAbove: scaled(u.absolute), largeArgument(V.Scalar.self))
+        // ±δ by u's sign bit: only selected far out, where u ≠ 0, so the same as sign(u)·δ.
+        (u * t).replacing(with: V(repeating: scalar.delta).withSign(of: u), whereAbove: scaled(u.absolute),
+                          largeArgument(V.Scalar.self))
     }
     @inline(__always) func shapeDerivative(_ u: V) -> V { derivatives(u, wantShape: true).shape }
     @inline(__always) func derivatives(_ u: V, wantShape: Bool) -> (derivative: V, shape: V) {
         if !wantShape { return (derivative(u), V()) }
         let a = u.absolute, delta = scalar.delta, large = largeArgument(V.Scalar.self)
         let (w, w2, q, r) = roots(a)
-        let derivative = (u * ((q + 1) * r)).replacing(with: u.sign * delta, whereAbove: w, large)
+        let derivative = (u * ((q + 1) * r)).replacing(with: V(repeating: delta).withSign(of: u), whereAbove: w, large)
         let shape = (delta * (w2 * r) * (w2 * (q * r))).replacing(with: a - 2 * delta, whereAbove: w, large)
         return (derivative, shape)
     }
+}
+
+/// Which backward loop: ρ′ from the forward's kept terms, ρ′ and ∂ρ/∂shape, ρ′ alone, or ρ′
+/// alone without a far-out branch no lane takes.
+protocol BackwardVariant {
+    static var usesKept: Bool { get }
+    static var wantShape: Bool { get }
+    static var near: Bool { get }
+}
+enum KeptBackward: BackwardVariant {
+    static var usesKept: Bool { true }
+    static var wantShape: Bool { false }
+    static var near: Bool { false }
+}
+enum ShapeBackward: BackwardVariant {
+    static var usesKept: Bool { false }
+    static var wantShape: Bool { true }
+    static var near: Bool { false }
+}
+enum PlainBackward: BackwardVariant {
+    static var usesKept: Bool { false }
+    static var wantShape: Bool { false }
+    static var near: Bool { false }
+}
+enum NearBackward: BackwardVariant {
+    static var usesKept: Bool { false }
+    static var wantShape: Bool { false }
+    static var near: Bool { true }
 }
 
 /// Kernels 1–7 vectorised across components: lane j of a vector is component j, so a row's
@@ -295,8 +351,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     let derivativeLimit: T
 
     private enum State: Int {
-        case energyRow = 0, energyCount, pendingRow, pendingGx, pending
-        static var slots: Int { 5 }
+        case energyRow = 0, energyCount, pendingRow, pendingGx, pending, pendingNear
+        static var slots: Int { 6 }
     }
     @inline(__always) private func get(_ slot: State) -> Int {
         state.loadUnaligned(fromByteOffset: slot.rawValue * MemoryLayout<Int>.size, as: Int.self)
@@ -524,14 +580,20 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     }
 
     /// For rows a and b (coefficients in `coefficientPair`): adds c·ρ′(u) and c·ρ′(u)·u to the
-    /// sums and Σ_k c·ρ′(u)/s to ga and gb.
+    /// sums and Σ_k c·ρ′(u)/s to ga and gb. The variant is a type, so that each copy of the loop
+    /// is compiled without its tests (as a runtime flag it stayed in the loop, and the shape
+    /// branch's live values spilled the accumulators).
     @inline(__always)
-    private func backwardPair(_ a: Int, _ b: Int, _ ga: UnsafeMutablePointer<T>, _ gb: UnsafeMutablePointer<T>,
-                              wantShape: Bool, kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)?) {
+    private func backwardPair<Variant: BackwardVariant>(_ a: Int, _ b: Int, _ ga: UnsafeMutablePointer<T>,
+                                                        _ gb: UnsafeMutablePointer<T>, _: Variant.Type,
+                                                        kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)? = nil) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         let coefA = coefficientPair, coefB = coefficientPair + padded
         let quarterSumsA = UnsafeMutableRawPointer(quarterSums), quarterSumsB = UnsafeMutableRawPointer(quarterSums + 4 * d)
         let quarter = MemoryLayout<SIMD4<T>>.size
+        let useKept = VR.keepsTerm && Variant.usesKept
+        // Only read with useKept, when the caller passed them.
+        let keptA = kept?.a ?? UnsafePointer(shared), keptB = kept?.b ?? UnsafePointer(shared)
         var shapeAcc = V()
         var at = 0
         for i in 0 ..< d {
@@ -541,20 +603,26 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 let f = V(loading: inverseT + at), m = V(loading: muT + at)
                 let ua = (xai - m) * f, ub = (xbi - m) * f
                 let ca = V(loading: coefA + c &* lanes), cb = V(loading: coefB + c &* lanes)
-                let da: (derivative: V, shape: V), db: (derivative: V, shape: V)
-                if VR.keepsTerm, let kept {
-                    da = (rho.derivative(ua, kept: V(loading: kept.a + at)), V())
-                    db = (rho.derivative(ub, kept: V(loading: kept.b + at)), V())
+                let pa: V, pb: V
+                if useKept {
+                    pa = ca * rho.derivative(ua, kept: V(loading: keptA + at))
+                    pb = cb * rho.derivative(ub, kept: V(loading: keptB + at))
+                } else if Variant.wantShape {
+                    let da = rho.derivatives(ua, wantShape: true), db = rho.derivatives(ub, wantShape: true)
+                    pa = ca * da.derivative
+                    pb = cb * db.derivative
+                    shapeAcc += ca * da.shape + cb * db.shape
+                } else if VR.hasFarBranch && Variant.near {
+                    pa = ca * rho.nearDerivative(ua)
+                    pb = cb * rho.nearDerivative(ub)
                 } else {
-                    da = rho.derivatives(ua, wantShape: wantShape)
-                    db = rho.derivatives(ub, wantShape: wantShape)
+                    pa = rho.scaledDerivative(ca, ua)
+                    pb = rho.scaledDerivative(cb, ub)
                 }
-                let pa = ca * da.derivative, pb = cb * db.derivative
                 (V(loading: pullSums + at) + (pa + pb)).store(to: pullSums + at)
                 V(loading: pullUSums + at).addingProduct(pa, ua).addingProduct(pb, ub).store(to: pullUSums + at)
                 gxa = gxa.addingProduct(pa, f)
                 gxb = gxb.addingProduct(pb, f)
-                if wantShape { shapeAcc += ca * da.shape + cb * db.shape }
                 at &+= lanes
             }
             quarterSumsA.storeBytes(of: gxa.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
@@ -562,7 +630,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         }
         addTotals(quarterSumsA, to: ga)
         addTotals(quarterSumsB, to: gb)
-        if wantShape { shapeSum[0] += shapeAcc.total }
+        if Variant.wantShape { shapeSum[0] += shapeAcc.total }
     }
 
     /// g[i] += the total of quarters[i], four dimensions at a time.
@@ -595,17 +663,24 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // takes the scalar loop leaves the slot to the next.
         let pending = get(.pending) != 0
         var outside = copyChecking(coefficient, to: coefficientPair + (pending ? padded : 0)) ? 0 : 1
-        // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b).
-        var far = V()
+        // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b). With a far-out
+        // branch, whether some lane's |u|·nearScale (at most b·nearScale, rounding being
+        // monotonic) may be above 1/ulp.
+        var far = V(), farOut = V()
+        let large = largeArgument(T.self), nearScale = rho.nearScale
         var i = 0
         while i &+ lanes <= d {
             let b = (V(loading: xr + i).absolute + V(loading: muReach + i)) * V(loading: inverseReach + i)
             far = far.replacing(with: V(repeating: 1), whereAbove: b, derivativeLimit) + (b - b)
+            if VR.hasFarBranch { farOut = farOut.replacing(with: V(repeating: 1), whereAbove: b * nearScale, large) }
             i &+= lanes
         }
         if far.total != 0 { outside = 1 }
+        var near = !VR.hasFarBranch || farOut.total == 0
         while i < d {
-            outside |= (abs(xr[i]) + muReach[i]) * inverseReach[i] <= derivativeLimit ? 0 : 1
+            let b = (abs(xr[i]) + muReach[i]) * inverseReach[i]
+            outside |= b <= derivativeLimit ? 0 : 1
+            if VR.hasFarBranch { near = near && b * nearScale <= large }
             i &+= 1
         }
         if outside != 0 || grads.mu == nil || grads.scale == nil {
@@ -616,6 +691,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             set(.pendingRow, n)
             set(.pendingGx, Int(bitPattern: target))
             set(.pending, 1)
+            set(.pendingNear, near ? 1 : 0)
             return
         }
         let first = get(.pendingRow)
@@ -624,11 +700,13 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // Literal flags, so that each copy of the loop is compiled without the test. The kept
         // terms give ρ′ only: a shape gradient takes the loop that recomputes.
         if VR.keepsTerm, grads.shape == nil, let kept = kept(first, n) {
-            backwardPair(first, n, firstGx, target, wantShape: false, kept: kept)
+            backwardPair(first, n, firstGx, target, KeptBackward.self, kept: kept)
         } else if grads.shape != nil {
-            backwardPair(first, n, firstGx, target, wantShape: true, kept: nil)
+            backwardPair(first, n, firstGx, target, ShapeBackward.self)
+        } else if VR.hasFarBranch && near && get(.pendingNear) != 0 {
+            backwardPair(first, n, firstGx, target, NearBackward.self)
         } else {
-            backwardPair(first, n, firstGx, target, wantShape: false, kept: nil)
+            backwardPair(first, n, firstGx, target, PlainBackward.self)
         }
     }
 
@@ -661,7 +739,11 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             let row = get(.pendingRow)
             let rowGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
             set(.pending, 0)
-            backwardPair(row, row, rowGx, unusedGx, wantShape: grads.shape != nil, kept: nil)
+            if grads.shape != nil {
+                backwardPair(row, row, rowGx, unusedGx, ShapeBackward.self)
+            } else {
+                backwardPair(row, row, rowGx, unusedGx, PlainBackward.self)
+            }
         }
         if let gMu = grads.mu {
             for kk in 0 ..< k {
