@@ -434,17 +434,25 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         set(.pending, 0)
     }
 
-    /// The energies of rows a and b (b may be a) into `energyPair`.
     /// The distance between the two rows' kept terms.
     @inline(__always) private var sharedPlane: Int { d &* padded }
 
+    /// The energies of rows a and b (b may be a) into `energyPair`.
     @inline(__always)
     private func energyPairs(_ a: Int, _ b: Int) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         // With sumsTwice, the sums of each row's energies: not finite where a total overflowed.
         var reachA = V(), reachB = V()
         for c in 0 ..< chunks {
-            if VR.hasLogForm, productEnergies(xa, xb, chunk: c) { continue }
+            // Which rows' energies this chunk sums from ρ: each row decides for itself, so that
+            // its energies never depend on its pair.
+            var plainA = true, plainB = true
+            if VR.hasLogForm {
+                let product = productEnergies(xa, xb, chunk: c)
+                if product.a && product.b { continue }
+                plainA = !product.a
+                plainB = !product.b
+            }
             var accA = V(), accB = V()
             var at = c &* lanes
             for i in 0 ..< d {
@@ -468,8 +476,8 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 reachA += accA
                 reachB += accB
             }
-            accA.store(to: energyPair + c &* lanes)
-            accB.store(to: energyPair + padded + c &* lanes)
+            if plainA { accA.store(to: energyPair + c &* lanes) }
+            if plainB { accB.store(to: energyPair + padded + c &* lanes) }
         }
         if VR.sumsTwice {
             // Each row on its own, so that a row's energies never depend on its pair.
@@ -495,18 +503,20 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     /// d = Σ_i base(u_i) + Σ_i log(1 + t_i) with the second sum as one log1p of
     /// q = Π_i (1 + t_i) − 1, carried as q ← (q + t) + q·t so that small t keep their digits;
     /// one product per block of dimensions short enough that a product of t ≤ 1 stays finite.
-    /// False (nothing stored) when some t is above the limit or a product is not finite: the
-    /// caller then sums ρ.
+    /// Per row, false (that row's energies not stored) when one of its t is above the limit or
+    /// its product is not finite: the caller then sums ρ for that row.
     @inline(__always)
-    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>, chunk c: Int) -> Bool {
+    private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>,
+                                 chunk c: Int) -> (a: Bool, b: Bool) {
         let lanes = V.scalarCount
         let limit = rho.logTermLimit
         let block = T.self == Double.self ? 1000 : 100  // 2^block below the greatest finite
         var baseA = V(), baseB = V(), logA = V(), logB = V()
+        var productA = true, productB = true
         var start = 0
         while start < d {
             let end = min(start &+ block, d)
-            var qa = V(), qb = V(), far = V()
+            var qa = V(), qb = V(), farA = V(), farB = V()
             var at = start &* padded &+ c &* lanes
             for i in start ..< end {
                 let m = V(loading: muT + at), f = V(loading: inverseT + at)
@@ -521,19 +531,21 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 baseA = rho.addingBase(baseA, ua)
                 baseB = rho.addingBase(baseB, ub)
                 if limit < .infinity {
-                    far = far.replacing(with: V(repeating: 1), whereAbove: ta, limit)
-                        .replacing(with: V(repeating: 1), whereAbove: tb, limit)
+                    farA = farA.replacing(with: V(repeating: 1), whereAbove: ta, limit)
+                    farB = farB.replacing(with: V(repeating: 1), whereAbove: tb, limit)
                 }
                 at &+= padded
             }
-            guard far.total == 0, (qa + qb).total.isFinite else { return false }
+            productA = productA && farA.total == 0 && qa.total.isFinite
+            productB = productB && farB.total == 0 && qb.total.isFinite
+            if !productA && !productB { return (false, false) }
             logA += VectorMath.log1p(qa)
             logB += VectorMath.log1p(qb)
             start = end
         }
-        (baseA + logA).store(to: energyPair + c &* lanes)
-        (baseB + logB).store(to: energyPair + padded + c &* lanes)
-        return true
+        if productA { (baseA + logA).store(to: energyPair + c &* lanes) }
+        if productB { (baseB + logB).store(to: energyPair + padded + c &* lanes) }
+        return (productA, productB)
     }
 
     /// Row n's energies in `energyPair`, computed with the next row's when n is not the second

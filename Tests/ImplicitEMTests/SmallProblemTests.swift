@@ -76,6 +76,18 @@ final class SmallProblemTests: XCTestCase {
         try checkEmbedded(big, row: 8999, Double.self, threads: 1)
     }
 
+    /// Rows go through the vector loops in pairs, and a student_t row far out (some u²/ν above
+    /// the limit of the log of a product) sums its ρ instead: its pair still takes the product.
+    func testARowFarOutDoesNotChangeItsPair() throws {
+        var big = ProblemData.random(.studentT, shape: .perDimension, n: 4, k: 3, d: 4, seed: 5)
+        big.x![1 * 4 + 2] = 1e9
+        big.x![2 * 4 + 0] = -1e9
+        for row in [0, 3] {
+            try checkEmbedded(big, row: row, Double.self, threads: 1)
+            try checkEmbedded(big, row: row, Float.self, threads: 1)
+        }
+    }
+
     /// Accumulators larger than the thread's arena block go to the heap; same results.
     func testBuffersBeyondTheStackBlock() throws {
         for kernel: Kernel in [.gaussian, .studentT, .mahalanobis, .cosine] {
