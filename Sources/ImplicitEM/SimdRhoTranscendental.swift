@@ -21,8 +21,9 @@ struct LogisticVectorRho<V: FloatVector>: VectorRho {
     }
     @inline(__always) func derivative(_ u: V) -> V { derivative(u, kept: keptTerm(u)) }
     @inline(__always) func derivative(_ u: V, kept e: V) -> V {
-        // −e^(−|u|)/(1 + e^(−|u|)) for u > 0, −1/(1 + e^(−|u|)) otherwise (equal at 0).
-        -V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (1 + e)
+        // −e^(−|u|)/(1 + e^(−|u|)) for u > 0, −1/(1 + e^(−|u|)) otherwise (equal at 0); the
+        // sign on the divisor, which rounds symmetrically: the same bits, one negation fewer.
+        V(repeating: 1).replacing(with: e, whereAbove: u, 0) / (-1 - e)
     }
 }
 

@@ -443,12 +443,15 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
         // With sumsTwice, the sums of each row's energies: not finite where a total overflowed.
         var reachA = V(), reachB = V()
+        let tracksFar = VR.hasLogForm && (logTermsMayPassLimit(xa) || logTermsMayPassLimit(xb))
         for c in 0 ..< chunks {
             // Which rows' energies this chunk sums from ρ: each row decides for itself, so that
             // its energies never depend on its pair.
             var plainA = true, plainB = true
             if VR.hasLogForm {
-                let product = productEnergies(xa, xb, chunk: c)
+                // Literal flags, so that each copy of the loop is compiled without the test.
+                let product = tracksFar ? productEnergies(xa, xb, chunk: c, tracksFar: true)
+                    : productEnergies(xa, xb, chunk: c, tracksFar: false)
                 if product.a && product.b { continue }
                 plainA = !product.a
                 plainB = !product.b
@@ -504,10 +507,11 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     /// q = Π_i (1 + t_i) − 1, carried as q ← (q + t) + q·t so that small t keep their digits;
     /// one product per block of dimensions short enough that a product of t ≤ 1 stays finite.
     /// Per row, false (that row's energies not stored) when one of its t is above the limit or
-    /// its product is not finite: the caller then sums ρ for that row.
+    /// its product is not finite: the caller then sums ρ for that row. Without `tracksFar` no t
+    /// is compared with the limit: the caller has shown that none can pass it.
     @inline(__always)
     private func productEnergies(_ xa: UnsafePointer<T>, _ xb: UnsafePointer<T>,
-                                 chunk c: Int) -> (a: Bool, b: Bool) {
+                                 chunk c: Int, tracksFar: Bool) -> (a: Bool, b: Bool) {
         let lanes = V.scalarCount
         let limit = rho.logTermLimit
         let block = T.self == Double.self ? 1000 : 100  // 2^block below the greatest finite
@@ -530,7 +534,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                 qb = (qb + tb).addingProduct(qb, tb)
                 baseA = rho.addingBase(baseA, ua)
                 baseB = rho.addingBase(baseB, ub)
-                if limit < .infinity {
+                if tracksFar {
                     farA = farA.replacing(with: V(repeating: 1), whereAbove: ta, limit)
                     farB = farB.replacing(with: V(repeating: 1), whereAbove: tb, limit)
                 }
@@ -546,6 +550,28 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         if productA { (baseA + logA).store(to: energyPair + c &* lanes) }
         if productB { (baseB + logB).store(to: energyPair + padded + c &* lanes) }
         return (productA, productB)
+    }
+
+    /// Whether some t of the row's log form may be above its limit: t of the bound on |u| (the
+    /// one `backward` checks) is at least every lane's t, rounding being monotonic. True for a
+    /// bound that is not a number.
+    private func logTermsMayPassLimit(_ xr: UnsafePointer<T>) -> Bool {
+        let limit = rho.logTermLimit, lanes = V.scalarCount
+        guard limit < .infinity else { return false }
+        var far = V()
+        var i = 0
+        while i &+ lanes <= d {
+            let b = (V(loading: xr + i).absolute + V(loading: muReach + i)) * V(loading: inverseReach + i)
+            far = far.replacing(with: V(repeating: 1), whereAbove: rho.logTerm(b), limit) + (b - b)
+            i &+= lanes
+        }
+        if far.total != 0 { return true }
+        while i < d {
+            let b = (abs(xr[i]) + muReach[i]) * inverseReach[i]
+            if !(rho.logTerm(V(repeating: b))[0] <= limit) { return true }
+            i &+= 1
+        }
+        return false
     }
 
     /// Row n's energies in `energyPair`, computed with the next row's when n is not the second
