@@ -291,26 +291,15 @@ protocol BackwardVariant {
     static var wantShape: Bool { get }
     static var near: Bool { get }
 }
-enum KeptBackward: BackwardVariant {
-    static var usesKept: Bool { true }
-    static var wantShape: Bool { false }
-    static var near: Bool { false }
-}
-enum ShapeBackward: BackwardVariant {
-    static var usesKept: Bool { false }
-    static var wantShape: Bool { true }
-    static var near: Bool { false }
-}
-enum PlainBackward: BackwardVariant {
+extension BackwardVariant {
     static var usesKept: Bool { false }
     static var wantShape: Bool { false }
     static var near: Bool { false }
 }
-enum NearBackward: BackwardVariant {
-    static var usesKept: Bool { false }
-    static var wantShape: Bool { false }
-    static var near: Bool { true }
-}
+enum KeptBackward: BackwardVariant { static var usesKept: Bool { true } }
+enum ShapeBackward: BackwardVariant { static var wantShape: Bool { true } }
+enum PlainBackward: BackwardVariant {}
+enum NearBackward: BackwardVariant { static var near: Bool { true } }
 
 /// Kernels 1–7 vectorised across components: lane j of a vector is component j, so a row's
 /// energies come out whole, with no sums across lanes. Each partition keeps the centres and
