@@ -54,7 +54,6 @@ LIB_LINKED   := $(LIB_OBJ)/libimplicitem.so
 # SwiftPM's link flags for a release product (--gc-sections) and the Swift runtime linked in.
 # -z nodelete: dlclose must not unmap the code of the Swift runtime and of the per-thread
 # error buffers' destructor while threads that used them are still alive.
-# Stripping the symbol table (the dynamic symbols stay) takes the library from about 11.7 MB to 6.8 MB.
 LINK_FLAGS   := -emit-library -static-stdlib -Xlinker --gc-sections \
                 -Xlinker --version-script=$(CURDIR)/exports.map -Xlinker -soname=$(LIB_SONAME) \
                 -Xlinker -z -Xlinker nodelete
@@ -99,6 +98,7 @@ $(LIB_OBJ)/select.o: dispatch/select.c
 $(LIB_LINKED): $(COPY_OBJECTS) $(DISPATCH_OBJECTS) $(LIB_OBJ)/copies exports.map
 	@$(SWIFTC) $(LINK_FLAGS) -o $@ $(COPY_OBJECTS) $(DISPATCH_OBJECTS)
 
+# Stripping the symbol table (the dynamic symbols stay) takes the library from about 25 MB to 9.5 MB.
 $(LIB_REAL): $(LIB_LINKED)
 	@mkdir -p $(@D)
 	@cp $< $@.tmp
