@@ -162,10 +162,9 @@ test-header: include/implicitem.h
 # (on a CPU with AVX-512 the other suites run the AVX-512 copy): the C programs, the C edge cases
 # and the Python suite again, with IMPLICITEM_CPU=avx2 (about a minute). test_dispatch.py (in
 # test-python) checks that the variable switches the copy and that both copies' results agree.
-.PHONY: test-copies test-avx2
 ifneq ($(DISPATCHED),)
+.PHONY: test-copies test-avx2
 TEST_TARGETS += test-copies test-avx2
-endif
 
 test-copies: lib
 	@$(PYTHON) dispatch/check_copies.py $(LIB_LINKED)
@@ -173,3 +172,4 @@ test-copies: lib
 test-avx2: lib
 	@echo "test-avx2: the C programs, the C edge cases and the Python suite with IMPLICITEM_CPU=avx2"
 	@IMPLICITEM_CPU=avx2 $(MAKE) --no-print-directory test-c test-edge test-python
+endif
