@@ -17,4 +17,4 @@ test: $(TEST_TARGETS)
 	@echo "make test: every suite passed ($(TEST_TARGETS))"
 
 clean:
-	rm -rf $(BUILD) .build
+	rm -rf $(BUILD) .build .build-lib

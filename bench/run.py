@@ -319,14 +319,14 @@ def fmt_time(s):
 
 
 def print_table(rows):
-    head = ["workload", "library", "(C ABI)", "native", "numpy", "jax", "torch", "sklearn", "best peer / lib",
+    head = ["workload", "library", "(C ABI)", "AVX2", "numpy", "jax", "torch", "sklearn", "best peer / lib",
             "lib / floor", "floor"]
     lines = [head]
     notes = []
     for r in rows:
         cells = [r["workload"], fmt_time(r.get("library_s")) if "library_s" in r else "error",
                  fmt_time(r.get("library_c_abi_s")) if "library_c_abi_s" in r else "-",
-                 fmt_time(r.get("library_native_s")) if "library_native_s" in r else "-"]
+                 fmt_time(r.get("library_avx2_s")) if "library_avx2_s" in r else "-"]
         for p in PEERS:
             c = r["peers"].get(p)
             if c is None:
@@ -336,7 +336,7 @@ def print_table(rows):
             else:
                 cells.append("x")
                 notes.append(f"{r['workload']} / {p}: {c['status']}")
-        for key in ("library_error", "library_c_abi_error", "library_native_error"):
+        for key in ("library_error", "library_c_abi_error", "library_avx2_error"):
             if key in r:
                 notes.append(f"{r['workload']} / {key[:-6].replace('_', ' ')}: {r[key]}")
         ratio = r.get("best_peer_ratio")
@@ -357,12 +357,12 @@ def print_table(rows):
             seen.add(n)
 
 
-# ------------------------------------------------------------------------ native code generation
+# ------------------------------------------------------------------------ the AVX2 code path
 
 def library_only(args):
     """Times the library alone (C ABI, as the "(C ABI)" column) on every workload and prints one
     JSON line {workload: {"seconds": s, "outputs": checksum}}: run in a child process whose
-    IMPLICITEM_LIBRARY is the build for this machine's CPU (NATIVE=1)."""
+    environment has IMPLICITEM_CPU=avx2 (the shipped library's AVX2 code)."""
     ie = library_module()
     out = {}
     for w in all_workloads(args.quick):
@@ -386,18 +386,16 @@ def fingerprint(outputs):
             for k, v in outputs.items()}
 
 
-def bench_native(build: Path, args, rows):
-    """The same workloads through the library built for this CPU (build/lib-native, from
-    `make bench`'s NATIVE=1 build), in a child process; fills row["library_native_s"]."""
-    lib = build / "lib-native" / "libimplicitem.so"
-    if not lib.exists():
-        return "not built"
+def bench_avx2(build: Path, args, rows):
+    """The same workloads through the same library's AVX2 code (IMPLICITEM_CPU=avx2: on a CPU with
+    AVX-512 the library otherwise runs its AVX-512 code), in a child process; fills
+    row["library_avx2_s"]."""
     cmd = [sys.executable, __file__, "--library-only", "--build", str(build)]
     if args.quick:
         cmd.append("--quick")
     if args.only:
         cmd += ["--only", args.only]
-    env = dict(os.environ, IMPLICITEM_LIBRARY=str(lib))
+    env = dict(os.environ, IMPLICITEM_CPU="avx2")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
     if res.returncode != 0:
         return (res.stderr.strip().splitlines() or ["?"])[-1][:200]
@@ -409,11 +407,11 @@ def bench_native(build: Path, args, rows):
         off = [k for k in (mine or {}) if k in (theirs or {}) and
                any(abs(a - b) > tol * max(abs(mine[k][1]), 1e-30) for a, b in zip(mine[k], theirs[k]))]
         if "seconds" in t and off:
-            r["library_native_error"] = "disagrees with the default build on " + ", ".join(off)
+            r["library_avx2_error"] = "disagrees with the default code path on " + ", ".join(off)
         elif "seconds" in t:
-            r["library_native_s"] = t["seconds"]
+            r["library_avx2_s"] = t["seconds"]
         elif "error" in t:
-            r["library_native_error"] = t["error"]
+            r["library_avx2_error"] = t["error"]
     return None
 
 
@@ -507,7 +505,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--json", default="build/bench/results.json")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: w5,scaling,memory,native")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: w5,scaling,memory,avx2")
     ap.add_argument("--library-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     build = Path(args.build)
@@ -563,12 +561,12 @@ def main():
         rows.append(bench_workload(ie, w, peers, missing, machine, lib_threads))
         w.arrays = {}
         print(f"  ... {w.name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    native_note = None if "native" in skip else bench_native(build, args, rows)
+    avx2_note = None if "avx2" in skip else bench_avx2(build, args, rows)
     print_table(rows)
-    print("  library: the default build (x86-64: -target-cpu haswell, AVX2 + FMA), through the Python "
-          "binding; (C ABI): the same build called with preallocated outputs; native: the build for "
-          "this machine's CPU (NATIVE=1, AVX-512 here), called like (C ABI)"
-          + (f" [native: {native_note}]" if native_note else ""))
+    print("  library: the shipped build (x86-64: its AVX-512 code where the CPU has AVX-512, else its "
+          "AVX2 code), through the Python binding; (C ABI): the same build called with preallocated "
+          "outputs; AVX2: the same build's AVX2 code (IMPLICITEM_CPU=avx2), called like (C ABI)"
+          + (f" [AVX2: {avx2_note}]" if avx2_note else ""))
     busy = max((r["load_average"] for r in rows), default=0)
     if busy > (os.cpu_count() or 1) + 0.5:   # more runnable work than cores
         print(f"  WARNING: load average up to {busy:.1f} on {os.cpu_count()} cores during the run: "

@@ -14,18 +14,8 @@ BENCH_TORCH_TIMEOUT ?= 2400
 
 .PHONY: bench bench-quick bench-venv bench-selftest
 
-# The benchmark also times a build for this machine's CPU (NATIVE=1's code generation, AVX-512
-# where the CPU has it) beside the default one: its own scratch folder, its own output folder.
-# (mk/core.mk, read after this file, defines SWIFT_INPUTS: expanded a second time.)
-BENCH_NATIVE := $(BUILD)/lib-native/libimplicitem.so
-.SECONDEXPANSION:
-$(BENCH_NATIVE): $$(SWIFT_INPUTS)
-	@echo "swift build: libimplicitem for this CPU (benchmark only)"
-	@$(SWIFT) build -q -c release --product implicitem --scratch-path .build-native -Xswiftc -static-stdlib \
-	  -Xswiftc -target-cpu -Xswiftc native -Xlinker --version-script=$(CURDIR)/exports.map \
-	  -Xlinker -soname=$(LIB_SONAME) -Xlinker -z -Xlinker nodelete
-	@mkdir -p $(@D)
-	cp .build-native/release/libimplicitem.so $@
+# The table's AVX2 column times the same library with IMPLICITEM_CPU=avx2 (bench/run.py), so it
+# shows both code paths of the shipped build where the CPU has AVX-512.
 
 $(BENCH_VENV)/.base-installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -51,10 +41,10 @@ $(BENCH_DIR)/.dir:
 	mkdir -p $(BENCH_DIR)
 	touch $@
 
-bench: lib $(BENCH_NATIVE) bench-venv $(BENCH_DIR)/floor $(BENCH_DIR)/w5
+bench: lib bench-venv $(BENCH_DIR)/floor $(BENCH_DIR)/w5
 	$(BENCH_ENV) $(BENCH_PY) bench/run.py --build $(BUILD) --json $(BENCH_DIR)/results.json
 
-bench-quick: lib $(BENCH_NATIVE) bench-venv $(BENCH_DIR)/floor $(BENCH_DIR)/w5
+bench-quick: lib bench-venv $(BENCH_DIR)/floor $(BENCH_DIR)/w5
 	$(BENCH_ENV) $(BENCH_PY) bench/run.py --quick --build $(BUILD) --json $(BENCH_DIR)/results-quick.json
 
 # The peers checked against KERNELS.md written out plainly and finite differences (no library needed).

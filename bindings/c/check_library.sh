@@ -12,7 +12,7 @@ fail() { echo "test-symbols: FAIL: $*"; failures=$((failures + 1)); }
 # Defined global or weak dynamic symbols.
 exported=$(readelf --dyn-syms -W "$lib" | awk '$7 != "UND" && ($5 == "GLOBAL" || $5 == "WEAK") {print $8}' \
     | sed 's/@.*//' | sort -u)
-declared=$(sed -n 's/^IE_API .*[ *]\(ie_[a-z0-9_]*\)(.*/\1/p' "$header" | sort -u)
+declared=$("$here/../../dispatch/functions.sh" "$header")
 [ -n "$declared" ] || fail "no IE_API declarations found in $header"
 
 strays=$(comm -23 <(echo "$exported") <(echo "$declared"))
