@@ -435,9 +435,7 @@ struct LineStream<T: IEFloat> {
         let head = ((64 &- Int(bitPattern: dst) & 63) & 63) / MemoryLayout<T>.stride
         if pending[line] != 0 {
             // The previous row's last line-values − head values wait: complete their line.
-            let waiting = line &- head
-            for i in 0 ..< head { pending[waiting &+ i] = src[i] }
-            storeLine(UnsafePointer(pending), dst - waiting)
+            storeJoinedLine(waiting: line &- head, src, dst - (line &- head))
         } else {
             for i in 0 ..< head { dst[i] = src[i] }
         }
@@ -459,6 +457,34 @@ struct LineStream<T: IEFloat> {
         let tail = (Int(bitPattern: out + end) & 63) / MemoryLayout<T>.stride
         for i in 0 ..< tail { out[end &- tail &+ i] = pending[i] }
         pending[line] = 0
+    }
+
+    /// The line at the aligned `dst` of the `waiting` values in `pending` and then the first values
+    /// of `src`, each 16-byte store's values loaded one by one where they lie: copying the head
+    /// into `pending` first and loading 16 bytes over those narrower stores could not be
+    /// forwarded, and waited for them to reach the cache.
+    @inline(__always)
+    private func storeJoinedLine(waiting: Int, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+        #if arch(x86_64)
+        @inline(__always) func value<S>(_ i: Int, _: S.Type) -> S {
+            unsafeBitCast(i < waiting ? pending[i] : src[i &- waiting], to: S.self)
+        }
+        let to = UnsafeMutableRawPointer(dst)
+        if T.self == Double.self {
+            for i in stride(from: 0, to: 8, by: 2) {
+                _mm_stream_pd((to + i &* 8).assumingMemoryBound(to: Double.self),
+                              SIMD2(value(i, Double.self), value(i &+ 1, Double.self)))
+            }
+        } else {
+            for i in stride(from: 0, to: 16, by: 4) {
+                _mm_stream_ps((to + i &* 4).assumingMemoryBound(to: Float.self),
+                              SIMD4(value(i, Float.self), value(i &+ 1, Float.self), value(i &+ 2, Float.self),
+                                    value(i &+ 3, Float.self)))
+            }
+        }
+        #else
+        for i in 0 ..< Self.lineValues { dst[i] = i < waiting ? pending[i] : src[i &- waiting] }
+        #endif
     }
 
     /// One 64-byte line at the aligned `dst` from `src`, in 16-byte stores: SSE2's are in every
