@@ -219,39 +219,63 @@ enum RowSoftmax {
     }
 
     /// v[j] = e^(v[j] − shift) for every j but `skip`, which is set to 1; returns the sum of the
-    /// others, in vector lanes and then across them.
+    /// others, in vector lanes and then across them. `skip` is set in the vector that holds it,
+    /// never by a store of its own: a vector load over a pending narrower store waits until the
+    /// store reaches the cache (no forwarding), and the loop and `normalise` load those values.
     @inline(__always)
     static func exponentials<T: IEFloat>(_ v: UnsafeMutablePointer<T>, _ count: Int, minus shift: T,
                                          skipping skip: Int) -> T {
-        v[skip] = -T.infinity  // e^(−∞) = 0: out of the sum
         var sum: T = 0
         var j = 0
         if T.self == Double.self {
-            sum = unsafeBitCast(vectorExponentials(v, count, shift, &j, SIMD8<Double>.self), to: T.self)
+            sum = unsafeBitCast(vectorExponentials(v, count, shift, skip, &j, SIMD8<Double>.self), to: T.self)
         } else if T.self == Float.self {
-            sum = unsafeBitCast(vectorExponentials(v, count, shift, &j, SIMD16<Float>.self), to: T.self)
+            sum = unsafeBitCast(vectorExponentials(v, count, shift, skip, &j, SIMD16<Float>.self), to: T.self)
         }
         while j < count {
-            v[j] = T.exp(v[j] - shift)
-            sum += v[j]
+            if j == skip {
+                v[j] = 1
+            } else {
+                v[j] = T.exp(v[j] - shift)
+                sum += v[j]
+            }
             j &+= 1
         }
-        v[skip] = 1
         return sum
     }
 
     @inline(__always)
     private static func vectorExponentials<T: IEFloat, V: RowVector>(_ values: UnsafeMutablePointer<T>, _ count: Int,
-                                                                   _ shift: T, _ j: inout Int, _: V.Type) -> V.Scalar {
-        let v = UnsafeMutableRawPointer(values).assumingMemoryBound(to: V.Scalar.self)
-        let s = V(repeating: unsafeBitCast(shift, to: V.Scalar.self)), lanes = V.scalarCount
+                                                                   _ shift: T, _ skip: Int, _ j: inout Int,
+                                                                   _: V.Type) -> V.Scalar {
+        typealias S = V.Scalar
+        let v = UnsafeMutableRawPointer(values).assumingMemoryBound(to: S.self)
+        let s = V(repeating: unsafeBitCast(shift, to: S.self)), lanes = V.scalarCount
+        let whole = count - count % lanes
+        let skipChunk = skip < whole ? skip - skip % lanes : whole
         var acc = V()
-        while j &+ lanes <= count {
-            let e = (V(loading: v + j) - s).exponentialOfNonPositive  // v ≤ shift, the maximum
-            e.store(to: v + j)
+        @inline(__always) func run(to end: Int) {
+            while j < end {
+                let e = (V(loading: v + j) - s).exponentialOfNonPositive  // v ≤ shift, the maximum
+                e.store(to: v + j)
+                acc += e
+                j &+= lanes
+            }
+        }
+        run(to: skipChunk)
+        if skipChunk < whole {
+            // Lane skip − skipChunk: 1 in the values, +0 in the sum (adding +0 to a sum of
+            // non-negative terms leaves its bits).
+            var key = V()
+            for lane in 0 ..< lanes { key[lane] = S(lane) }
+            key -= V(repeating: S(skip - skipChunk))
+            let e = (V(loading: v + j) - s).exponentialOfNonPositive.zeroing(where: key)
+            let one = V(repeating: 1)
+            (e + (one - one.zeroing(where: key))).store(to: v + j)
             acc += e
             j &+= lanes
         }
+        run(to: whole)
         return acc.total
     }
 
@@ -411,9 +435,7 @@ struct LineStream<T: IEFloat> {
         let head = ((64 &- Int(bitPattern: dst) & 63) & 63) / MemoryLayout<T>.stride
         if pending[line] != 0 {
             // The previous row's last line-values − head values wait: complete their line.
-            let waiting = line &- head
-            for i in 0 ..< head { pending[waiting &+ i] = src[i] }
-            storeLine(UnsafePointer(pending), dst - waiting)
+            storeJoinedLine(waiting: line &- head, src, dst - (line &- head))
         } else {
             for i in 0 ..< head { dst[i] = src[i] }
         }
@@ -435,6 +457,34 @@ struct LineStream<T: IEFloat> {
         let tail = (Int(bitPattern: out + end) & 63) / MemoryLayout<T>.stride
         for i in 0 ..< tail { out[end &- tail &+ i] = pending[i] }
         pending[line] = 0
+    }
+
+    /// The line at the aligned `dst` of the `waiting` values in `pending` and then the first values
+    /// of `src`, each 16-byte store's values loaded one by one where they lie: copying the head
+    /// into `pending` first and loading 16 bytes over those narrower stores could not be
+    /// forwarded, and waited for them to reach the cache.
+    @inline(__always)
+    private func storeJoinedLine(waiting: Int, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+        #if arch(x86_64)
+        @inline(__always) func value<S>(_ i: Int, _: S.Type) -> S {
+            unsafeBitCast(i < waiting ? pending[i] : src[i &- waiting], to: S.self)
+        }
+        let to = UnsafeMutableRawPointer(dst)
+        if T.self == Double.self {
+            for i in stride(from: 0, to: 8, by: 2) {
+                _mm_stream_pd((to + i &* 8).assumingMemoryBound(to: Double.self),
+                              SIMD2(value(i, Double.self), value(i &+ 1, Double.self)))
+            }
+        } else {
+            for i in stride(from: 0, to: 16, by: 4) {
+                _mm_stream_ps((to + i &* 4).assumingMemoryBound(to: Float.self),
+                              SIMD4(value(i, Float.self), value(i &+ 1, Float.self), value(i &+ 2, Float.self),
+                                    value(i &+ 3, Float.self)))
+            }
+        }
+        #else
+        for i in 0 ..< Self.lineValues { dst[i] = i < waiting ? pending[i] : src[i &- waiting] }
+        #endif
     }
 
     /// One 64-byte line at the aligned `dst` from `src`, in 16-byte stores: SSE2's are in every
