@@ -8,8 +8,8 @@
 // one fused multiply-add per term, from 0 or from C), so a row's result never depends on
 // which block or tile computes it.
 
-/// The vector type of each precision (256 bits: the library's x86-64 target has AVX2 + FMA), and
-/// the matrix product's, 512 bits in a build for a machine with AVX-512 (mk/core.mk, NATIVE=1).
+/// The vector type of each precision (256 bits: AVX2 + FMA), and the matrix product's, 512 bits in
+/// the library's AVX-512 copy and in a NATIVE=1 build for an AVX-512 machine (mk/core.mk).
 protocol BlockScalar: IEFloat {
     associatedtype Lanes: SIMD where Lanes.Scalar == Self
     associatedtype ProductLanes: SIMD where ProductLanes.Scalar == Self
