@@ -224,7 +224,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
     /// Everything of row n after its energies (in `energy`): logits, logZ, R, statistics, and
     /// δ with its per-row outputs, leaving −δ/τ in `coef`.
     @inline(__always) func middle(_ n: Int, _ energy: UnsafePointer<T>,
-                                  _ coef: UnsafeMutablePointer<T>) -> RowOutcome {
+                                  _ coef: UnsafeMutablePointer<T>, _ run: LogZRun<T>) -> RowOutcome {
         if let out = t.energies { (out + n &* k).update(from: energy, count: k) }
         if !needsLogits { return .forwardOnly }
 
@@ -237,7 +237,8 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if top.isFinite {
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
             let rest = RowSoftmax.exponentials(r, k, minus: top, skipping: argmax)
-            logZ = top + T.log1p(rest)
+            logZ = top
+            if t.logZ != nil { run.rests[n &- run.first] = rest }
             // Without gR, δ and its outputs come in the same pass; streamed outputs are copied
             // from the row scratch after it.
             let streamEnergies = plainDeltas ? t.gradEnergiesStream : nil
@@ -255,6 +256,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             // limitRow works on the row's energies in the row scratch.
             if energy != UnsafePointer(scratch.energies) { for j in 0 ..< k { scratch.energies[j] = energy[j] } }
             logZ = limitRow(model, s, n, top, scratch)
+            if t.logZ != nil { run.rests[n &- run.first] = 0 }
             regular = false
             if let stream = t.respStream {
                 stream.write(row: n, from: r)
@@ -262,7 +264,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 (out + n &* k).update(from: r, count: k)
             }
         }
-        if let out = t.logZ { out[n] = logZ }
+        if t.logZ != nil { run.tops[n &- run.first] = logZ }
 
         if t.needSumR || t.needSumRX || t.needSumRXX {
             let w = t.weights.map { $0[n] } ?? 1
@@ -343,58 +345,86 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         }
     }
 
+    // Runs of rows end together: gx is zeroed a run at a time, and logZ is finished a run at a time.
     let block = model.blockRows
-    if block <= 1 {
-        var first = rows.lowerBound
-        while first < rows.upperBound {
-            let last = min(first &+ zeroingRows, rows.upperBound)
-            zeroGradX(first ..< last)
-            for n in first ..< last {
-                var rowEnergies = UnsafePointer(energy)
-                if let given = model.givenEnergies(row: n) {
-                    rowEnergies = given
-                } else {
-                    model.energies(row: n, scratch: scratch, into: energy)
-                }
-                if middle(n, rowEnergies, coef) == .regular {
-                    model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
-                                   grads: grads)
-                }
-            }
-            first = last
+    let runRows = block <= 1 ? min(zeroingRows, logZRunRows) : block
+    withUnsafeTemporaryAllocation(of: T.self, capacity: 2 &* runRows) { buffer in
+        guard let values = buffer.baseAddress else { return }
+        @inline(__always) func run(from first: Int) -> LogZRun<T> {
+            LogZRun(tops: values, rests: values + runRows, first: first)
         }
-    } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
-        var first = rows.lowerBound
-        while first < rows.upperBound {
-            let last = min(first + block, rows.upperBound)
-            zeroGradX(first ..< last)
-            model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
-            var blockedRows = 0
-            for n in first ..< last {
-                let e = blockEnergies + (n - first) * k, c = blockCoefficients + (n - first) * k
-                let outcome = middle(n, e, c)
-                if !t.backward { continue }
-                if outcome == .regular {
-                    // Rows with an infinite energy or coefficient take the per-row backward, which
-                    // skips zero coefficients, so that 0·∞ never appears in the block products.
-                    var nonFinite = 0  // counted without branches, so that the loop vectorises
-                    for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
-                    if nonFinite == 0 {
-                        blockedRows += 1
-                        continue
+        @inline(__always) func finish(_ run: LogZRun<T>, to last: Int) {
+            if let out = t.logZ {
+                RowSoftmax.logPartitions(tops: run.tops, rests: run.rests, last &- run.first, into: out + run.first)
+            }
+        }
+        if block <= 1 {
+            var first = rows.lowerBound
+            while first < rows.upperBound {
+                let last = min(first &+ runRows, rows.upperBound)
+                zeroGradX(first ..< last)
+                let logZ = run(from: first)
+                for n in first ..< last {
+                    var rowEnergies = UnsafePointer(energy)
+                    if let given = model.givenEnergies(row: n) {
+                        rowEnergies = given
+                    } else {
+                        model.energies(row: n, scratch: scratch, into: energy)
                     }
-                    model.backward(row: n, coefficient: c, scratch: scratch, gx: t.gradX.map { $0 + n * d },
-                                   grads: grads)
+                    if middle(n, rowEnergies, coef, logZ) == .regular {
+                        model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                                       grads: grads)
+                    }
                 }
-                for j in 0 ..< k { c[j] = 0 }
+                finish(logZ, to: last)
+                first = last
             }
-            if blockedRows > 0 {
-                model.backward(rows: first ..< last, coefficients: blockCoefficients, scratch: scratch,
-                               gx: t.gradX.map { $0 + first * d }, grads: grads)
+        } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
+            var first = rows.lowerBound
+            while first < rows.upperBound {
+                let last = min(first + block, rows.upperBound)
+                zeroGradX(first ..< last)
+                model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
+                let logZ = run(from: first)
+                var blockedRows = 0
+                for n in first ..< last {
+                    let e = blockEnergies + (n - first) * k, c = blockCoefficients + (n - first) * k
+                    let outcome = middle(n, e, c, logZ)
+                    if !t.backward { continue }
+                    if outcome == .regular {
+                        // Rows with an infinite energy or coefficient take the per-row backward, which
+                        // skips zero coefficients, so that 0·∞ never appears in the block products.
+                        var nonFinite = 0  // counted without branches, so that the loop vectorises
+                        for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
+                        if nonFinite == 0 {
+                            blockedRows += 1
+                            continue
+                        }
+                        model.backward(row: n, coefficient: c, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                                       grads: grads)
+                    }
+                    for j in 0 ..< k { c[j] = 0 }
+                }
+                finish(logZ, to: last)
+                if blockedRows > 0 {
+                    model.backward(rows: first ..< last, coefficients: blockCoefficients, scratch: scratch,
+                                   gx: t.gradX.map { $0 + first * d }, grads: grads)
+                }
+                first = last
             }
-            first = last
         }
     }
+}
+
+/// Rows per run of the row-at-a-time pass, at most: the logZ of a run's rows wait for the run's end.
+let logZRunRows = 64
+
+/// A run of rows' logZ = top + log1p(rest), waiting to be finished together (`logPartitions`):
+/// one libm log1p per row cost about a tenth of a row of the learned kernel.
+struct LogZRun<T: IEFloat> {
+    let tops: UnsafeMutablePointer<T>, rests: UnsafeMutablePointer<T>
+    /// The run's first row.
+    let first: Int
 }
 
 /// A row whose logits have no finite maximum: fills the responsibilities into
