@@ -105,7 +105,9 @@ struct RowPass<T: IEFloat>: ModelVisitor {
             .addingReportingOverflow(try checkedProduct(3, max(s.d, 1), "scratch"))
         let (rowScratch, streamOverflow) = softmaxScratch.addingReportingOverflow(streaming ? 2 * pendingSize : 0)
         let scratchOverflow = softmaxOverflow || streamOverflow
-        let (laneScratch, vectorOverflow) = rowScratch.addingReportingOverflow(try vectorScratchSize(s))
+        // The logZ of a run of rows (`LogZRun`), written before they are read: not zeroed.
+        let runScratch = 2 * logZRunCapacity(blockRows: blockRows)
+        let (laneScratch, vectorOverflow) = (rowScratch + runScratch).addingReportingOverflow(try vectorScratchSize(s))
         if scratchOverflow || vectorOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         // The blocked pass's region, after the vector model's: the block's energies and
         // coefficients, then the model's own working space.
@@ -140,7 +142,8 @@ struct RowPass<T: IEFloat>: ModelVisitor {
             var scratch = RowScratch<T>(
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
-                vector3: base + 3 * s.k + 2 * max(s.d, 1), lanes: base + rowScratch)
+                vector3: base + 3 * s.k + 2 * max(s.d, 1), logZRun: base + rowScratch,
+                lanes: base + rowScratch + runScratch)
             scratch.components = s.k
             scratch.dimensions = s.d
             if blocked {
@@ -348,76 +351,77 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
     // Runs of rows end together: gx is zeroed a run at a time, and logZ is finished a run at a time.
     let block = model.blockRows
     let runRows = block <= 1 ? min(zeroingRows, logZRunRows) : block
-    withUnsafeTemporaryAllocation(of: T.self, capacity: 2 &* runRows) { buffer in
-        guard let values = buffer.baseAddress else { return }
-        @inline(__always) func run(from first: Int) -> LogZRun<T> {
-            LogZRun(tops: values, rests: values + runRows, first: first)
+    let logZTops = scratch.logZRun, logZRests = scratch.logZRun + logZRunCapacity(blockRows: block)
+    @inline(__always) func run(from first: Int) -> LogZRun<T> {
+        LogZRun(tops: logZTops, rests: logZRests, first: first)
+    }
+    @inline(__always) func finish(_ run: LogZRun<T>, to last: Int) {
+        if let out = t.logZ {
+            RowSoftmax.logPartitions(tops: run.tops, rests: run.rests, last &- run.first, into: out + run.first)
         }
-        @inline(__always) func finish(_ run: LogZRun<T>, to last: Int) {
-            if let out = t.logZ {
-                RowSoftmax.logPartitions(tops: run.tops, rests: run.rests, last &- run.first, into: out + run.first)
+    }
+    if block <= 1 {
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let last = min(first &+ runRows, rows.upperBound)
+            zeroGradX(first ..< last)
+            let logZ = run(from: first)
+            for n in first ..< last {
+                var rowEnergies = UnsafePointer(energy)
+                if let given = model.givenEnergies(row: n) {
+                    rowEnergies = given
+                } else {
+                    model.energies(row: n, scratch: scratch, into: energy)
+                }
+                if middle(n, rowEnergies, coef, logZ) == .regular {
+                    model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                                   grads: grads)
+                }
             }
+            finish(logZ, to: last)
+            first = last
         }
-        if block <= 1 {
-            var first = rows.lowerBound
-            while first < rows.upperBound {
-                let last = min(first &+ runRows, rows.upperBound)
-                zeroGradX(first ..< last)
-                let logZ = run(from: first)
-                for n in first ..< last {
-                    var rowEnergies = UnsafePointer(energy)
-                    if let given = model.givenEnergies(row: n) {
-                        rowEnergies = given
-                    } else {
-                        model.energies(row: n, scratch: scratch, into: energy)
+    } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let last = min(first + block, rows.upperBound)
+            zeroGradX(first ..< last)
+            model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
+            let logZ = run(from: first)
+            var blockedRows = 0
+            for n in first ..< last {
+                let e = blockEnergies + (n - first) * k, c = blockCoefficients + (n - first) * k
+                let outcome = middle(n, e, c, logZ)
+                if !t.backward { continue }
+                if outcome == .regular {
+                    // Rows with an infinite energy or coefficient take the per-row backward, which
+                    // skips zero coefficients, so that 0·∞ never appears in the block products.
+                    var nonFinite = 0  // counted without branches, so that the loop vectorises
+                    for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
+                    if nonFinite == 0 {
+                        blockedRows += 1
+                        continue
                     }
-                    if middle(n, rowEnergies, coef, logZ) == .regular {
-                        model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
-                                       grads: grads)
-                    }
+                    model.backward(row: n, coefficient: c, scratch: scratch, gx: t.gradX.map { $0 + n * d },
+                                   grads: grads)
                 }
-                finish(logZ, to: last)
-                first = last
+                for j in 0 ..< k { c[j] = 0 }
             }
-        } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
-            var first = rows.lowerBound
-            while first < rows.upperBound {
-                let last = min(first + block, rows.upperBound)
-                zeroGradX(first ..< last)
-                model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
-                let logZ = run(from: first)
-                var blockedRows = 0
-                for n in first ..< last {
-                    let e = blockEnergies + (n - first) * k, c = blockCoefficients + (n - first) * k
-                    let outcome = middle(n, e, c, logZ)
-                    if !t.backward { continue }
-                    if outcome == .regular {
-                        // Rows with an infinite energy or coefficient take the per-row backward, which
-                        // skips zero coefficients, so that 0·∞ never appears in the block products.
-                        var nonFinite = 0  // counted without branches, so that the loop vectorises
-                        for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
-                        if nonFinite == 0 {
-                            blockedRows += 1
-                            continue
-                        }
-                        model.backward(row: n, coefficient: c, scratch: scratch, gx: t.gradX.map { $0 + n * d },
-                                       grads: grads)
-                    }
-                    for j in 0 ..< k { c[j] = 0 }
-                }
-                finish(logZ, to: last)
-                if blockedRows > 0 {
-                    model.backward(rows: first ..< last, coefficients: blockCoefficients, scratch: scratch,
-                                   gx: t.gradX.map { $0 + first * d }, grads: grads)
-                }
-                first = last
+            finish(logZ, to: last)
+            if blockedRows > 0 {
+                model.backward(rows: first ..< last, coefficients: blockCoefficients, scratch: scratch,
+                               gx: t.gradX.map { $0 + first * d }, grads: grads)
             }
+            first = last
         }
     }
 }
 
 /// Rows per run of the row-at-a-time pass, at most: the logZ of a run's rows wait for the run's end.
 let logZRunRows = 64
+
+/// The longest run of rows: a blocked pass's runs are its blocks.
+func logZRunCapacity(blockRows: Int) -> Int { max(blockRows, logZRunRows) }
 
 /// A run of rows' logZ = top + log1p(rest), waiting to be finished together (`logPartitions`):
 /// one libm log1p per row cost about a tenth of a row of the learned kernel.
