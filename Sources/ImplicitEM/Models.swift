@@ -24,6 +24,8 @@ struct RowScratch<T: IEFloat> {
     let vector: UnsafeMutablePointer<T>     // D (mahalanobis e, cosine x/‖x‖)
     let vector2: UnsafeMutablePointer<T>    // D (mahalanobis y)
     let vector3: UnsafeMutablePointer<T>    // D (mahalanobis L y)
+    /// 2 × `logZRunCapacity` values: the tops and rests of a run of rows' logZ (`LogZRun`).
+    let logZRun: UnsafeMutablePointer<T>
     /// `vectorScratchSize` values for the vector model's lanes (SimdSeparable.swift).
     var lanes: UnsafeMutablePointer<T>? = nil
     /// Blocked row pass (`blockRows` > 1): the block's energies and coefficients (blockRows × K

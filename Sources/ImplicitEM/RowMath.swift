@@ -279,6 +279,45 @@ enum RowSoftmax {
         return acc.total
     }
 
+    /// out[i] = tops[i] + log(1 + rests[i]) for a run of rows, the logarithms in vector lanes (each
+    /// lane's value depends on its own row only). A rest is in [0, K − 1] for a regular row and 0
+    /// for a limit row, whose top is already its logZ.
+    @inline(__always)
+    static func logPartitions<T: IEFloat>(tops: UnsafePointer<T>, rests: UnsafePointer<T>, _ count: Int,
+                                          into out: UnsafeMutablePointer<T>) {
+        if T.self == Double.self {
+            vectorLogPartitions(tops, rests, count, out, SIMD8<Double>.self)
+        } else if T.self == Float.self {
+            vectorLogPartitions(tops, rests, count, out, SIMD16<Float>.self)
+        } else {
+            for i in 0 ..< count { out[i] = tops[i] + T.log1p(rests[i]) }
+        }
+    }
+
+    @inline(__always)
+    private static func vectorLogPartitions<T: IEFloat, V: RowVector>(_ tops: UnsafePointer<T>, _ rests: UnsafePointer<T>,
+                                                                    _ count: Int, _ out: UnsafeMutablePointer<T>,
+                                                                    _: V.Type) {
+        typealias S = V.Scalar
+        let top = UnsafeRawPointer(tops).assumingMemoryBound(to: S.self)
+        let rest = UnsafeRawPointer(rests).assumingMemoryBound(to: S.self)
+        let logZ = UnsafeMutableRawPointer(out).assumingMemoryBound(to: S.self)
+        let lanes = V.scalarCount
+        var i = 0
+        while i &+ lanes <= count {
+            (V(loading: top + i) + VectorMath.log1p(V(loading: rest + i))).store(to: logZ + i)
+            i &+= lanes
+        }
+        if i == count { return }
+        var t = V(), r = V()
+        for lane in 0 ..< count &- i {
+            t[lane] = top[i &+ lane]
+            r[lane] = rest[i &+ lane]
+        }
+        let tail = t + VectorMath.log1p(r)
+        for lane in 0 ..< count &- i { logZ[i &+ lane] = tail[lane] }
+    }
+
     /// The backward's per-row values: δ_j = r_j·gL (no gR), the coefficient −δ_j/τ, and where
     /// each goes (`coefficient` nil when the model's backward does not read it).
     struct Deltas<T: IEFloat> {

@@ -105,7 +105,9 @@ struct RowPass<T: IEFloat>: ModelVisitor {
             .addingReportingOverflow(try checkedProduct(3, max(s.d, 1), "scratch"))
         let (rowScratch, streamOverflow) = softmaxScratch.addingReportingOverflow(streaming ? 2 * pendingSize : 0)
         let scratchOverflow = softmaxOverflow || streamOverflow
-        let (laneScratch, vectorOverflow) = rowScratch.addingReportingOverflow(try vectorScratchSize(s))
+        // The logZ of a run of rows (`LogZRun`), written before they are read: not zeroed.
+        let runScratch = 2 * logZRunCapacity(blockRows: blockRows)
+        let (laneScratch, vectorOverflow) = (rowScratch + runScratch).addingReportingOverflow(try vectorScratchSize(s))
         if scratchOverflow || vectorOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         // The blocked pass's region, after the vector model's: the block's energies and
         // coefficients, then the model's own working space.
@@ -140,7 +142,8 @@ struct RowPass<T: IEFloat>: ModelVisitor {
             var scratch = RowScratch<T>(
                 energies: base, logits: base + s.k, coefficient: base + 2 * s.k,
                 vector: base + 3 * s.k, vector2: base + 3 * s.k + max(s.d, 1),
-                vector3: base + 3 * s.k + 2 * max(s.d, 1), lanes: base + rowScratch)
+                vector3: base + 3 * s.k + 2 * max(s.d, 1), logZRun: base + rowScratch,
+                lanes: base + rowScratch + runScratch)
             scratch.components = s.k
             scratch.dimensions = s.d
             if blocked {
@@ -224,7 +227,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
     /// Everything of row n after its energies (in `energy`): logits, logZ, R, statistics, and
     /// δ with its per-row outputs, leaving −δ/τ in `coef`.
     @inline(__always) func middle(_ n: Int, _ energy: UnsafePointer<T>,
-                                  _ coef: UnsafeMutablePointer<T>) -> RowOutcome {
+                                  _ coef: UnsafeMutablePointer<T>, _ run: LogZRun<T>) -> RowOutcome {
         if let out = t.energies { (out + n &* k).update(from: energy, count: k) }
         if !needsLogits { return .forwardOnly }
 
@@ -237,7 +240,8 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if top.isFinite {
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
             let rest = RowSoftmax.exponentials(r, k, minus: top, skipping: argmax)
-            logZ = top + T.log1p(rest)
+            logZ = top
+            if t.logZ != nil { run.rests[n &- run.first] = rest }
             // Without gR, δ and its outputs come in the same pass; streamed outputs are copied
             // from the row scratch after it.
             let streamEnergies = plainDeltas ? t.gradEnergiesStream : nil
@@ -255,6 +259,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             // limitRow works on the row's energies in the row scratch.
             if energy != UnsafePointer(scratch.energies) { for j in 0 ..< k { scratch.energies[j] = energy[j] } }
             logZ = limitRow(model, s, n, top, scratch)
+            if t.logZ != nil { run.rests[n &- run.first] = 0 }
             regular = false
             if let stream = t.respStream {
                 stream.write(row: n, from: r)
@@ -262,7 +267,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 (out + n &* k).update(from: r, count: k)
             }
         }
-        if let out = t.logZ { out[n] = logZ }
+        if t.logZ != nil { run.tops[n &- run.first] = logZ }
 
         if t.needSumR || t.needSumRX || t.needSumRXX {
             let w = t.weights.map { $0[n] } ?? 1
@@ -343,12 +348,24 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         }
     }
 
+    // Runs of rows end together: gx is zeroed a run at a time, and logZ is finished a run at a time.
     let block = model.blockRows
+    let runRows = block <= 1 ? min(zeroingRows, logZRunRows) : block
+    let logZTops = scratch.logZRun, logZRests = scratch.logZRun + logZRunCapacity(blockRows: block)
+    @inline(__always) func run(from first: Int) -> LogZRun<T> {
+        LogZRun(tops: logZTops, rests: logZRests, first: first)
+    }
+    @inline(__always) func finish(_ run: LogZRun<T>, to last: Int) {
+        if let out = t.logZ {
+            RowSoftmax.logPartitions(tops: run.tops, rests: run.rests, last &- run.first, into: out + run.first)
+        }
+    }
     if block <= 1 {
         var first = rows.lowerBound
         while first < rows.upperBound {
-            let last = min(first &+ zeroingRows, rows.upperBound)
+            let last = min(first &+ runRows, rows.upperBound)
             zeroGradX(first ..< last)
+            let logZ = run(from: first)
             for n in first ..< last {
                 var rowEnergies = UnsafePointer(energy)
                 if let given = model.givenEnergies(row: n) {
@@ -356,11 +373,12 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 } else {
                     model.energies(row: n, scratch: scratch, into: energy)
                 }
-                if middle(n, rowEnergies, coef) == .regular {
+                if middle(n, rowEnergies, coef, logZ) == .regular {
                     model.backward(row: n, coefficient: coef, scratch: scratch, gx: t.gradX.map { $0 + n * d },
                                    grads: grads)
                 }
             }
+            finish(logZ, to: last)
             first = last
         }
     } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
@@ -369,10 +387,11 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             let last = min(first + block, rows.upperBound)
             zeroGradX(first ..< last)
             model.energies(rows: first ..< last, scratch: scratch, into: blockEnergies)
+            let logZ = run(from: first)
             var blockedRows = 0
             for n in first ..< last {
                 let e = blockEnergies + (n - first) * k, c = blockCoefficients + (n - first) * k
-                let outcome = middle(n, e, c)
+                let outcome = middle(n, e, c, logZ)
                 if !t.backward { continue }
                 if outcome == .regular {
                     // Rows with an infinite energy or coefficient take the per-row backward, which
@@ -388,6 +407,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 }
                 for j in 0 ..< k { c[j] = 0 }
             }
+            finish(logZ, to: last)
             if blockedRows > 0 {
                 model.backward(rows: first ..< last, coefficients: blockCoefficients, scratch: scratch,
                                gx: t.gradX.map { $0 + first * d }, grads: grads)
@@ -395,6 +415,20 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             first = last
         }
     }
+}
+
+/// Rows per run of the row-at-a-time pass, at most: the logZ of a run's rows wait for the run's end.
+let logZRunRows = 64
+
+/// The longest run of rows: a blocked pass's runs are its blocks.
+func logZRunCapacity(blockRows: Int) -> Int { max(blockRows, logZRunRows) }
+
+/// A run of rows' logZ = top + log1p(rest), waiting to be finished together (`logPartitions`):
+/// one libm log1p per row cost about a tenth of a row of the learned kernel.
+struct LogZRun<T: IEFloat> {
+    let tops: UnsafeMutablePointer<T>, rests: UnsafeMutablePointer<T>
+    /// The run's first row.
+    let first: Int
 }
 
 /// A row whose logits have no finite maximum: fills the responsibilities into

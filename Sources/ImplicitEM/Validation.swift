@@ -39,6 +39,7 @@ func describeNonFinite<T: IEFloat>(_ v: T) -> String {
 func checkFinite<T: IEFloat>(_ buffer: UnsafeBufferPointer<T>?, _ name: @autoclosure () -> String, columns: Int,
                              allowMinusInfinity: Bool = false) throws {
     guard let buffer, let base = buffer.baseAddress else { return }
+    if buffer.count >= parallelFiniteCheckValues && allFiniteOnEveryThread(base, buffer.count) { return }
     // Blocks with nothing to report are passed over by one branch-free test each; the scan that
     // names the culprit (or lets −∞ through) runs only in a block that fails it.
     let block = 1024
@@ -83,6 +84,25 @@ func allFinite<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> Bool {
         j &+= 1
     }
     return sum == 0
+}
+
+/// Values from which `checkFinite` first scans on every thread: a large input comes from memory, and
+/// two threads read it faster than one (a W4-sized input of 12.8M values took ~6 ms on one).
+let parallelFiniteCheckValues = 1 << 20
+
+/// `allFinite` over the pass's partitions of v[0..<count], on the pass's threads.
+@inline(never)
+func allFiniteOnEveryThread<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> Bool {
+    let parts = Partitions(rows: count, costPerRow: 1)
+    return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts.count) { finite in
+        guard let flags = finite.baseAddress else { return false }
+        runPartitions(parts.count) { p in
+            let range = parts.range(p)
+            (flags + p).initialize(to: allFinite(v + range.lowerBound, range.count))
+        }
+        for p in 0 ..< parts.count where !flags[p] { return false }
+        return true
+    }
 }
 
 @inline(never)

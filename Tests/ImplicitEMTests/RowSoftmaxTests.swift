@@ -149,6 +149,54 @@ final class RowSoftmaxTests: XCTestCase {
             XCTAssertEqual(rest, sum, accuracy: 1e-15 * max(sum, 1), "count \(count)")
         }
     }
+
+    /// logZ = top + log(1 + rest) for a run of rows, against libm's log1p: every count up to a few
+    /// vectors (whole vectors and tails), rests from 0 (a limit row, or K = 1) and subnormal up to
+    /// K − 1, and limit rows whose top is ±∞. Each row's value must not depend on the others.
+    func checkLogPartitions<T: IEFloat>(_: T.Type, _ rng: inout SeededRNG) {
+        for count in 0 ... 40 {
+            var tops = [T](), rests = [T]()
+            for i in 0 ..< count {
+                switch i % 7 {
+                case 0: rests.append(0)
+                case 1: rests.append(T.leastNonzeroMagnitude)
+                case 2: rests.append(T(fromDouble: rng.uniform(0, 1e-12)))
+                case 3: rests.append(T(fromDouble: rng.uniform(0, 1)))
+                default: rests.append(T(fromDouble: rng.uniform(0, 63)))
+                }
+                tops.append(T(fromDouble: rng.uniform(-50, 50)))
+            }
+            if count > 5 {
+                tops[5] = -T.infinity
+                rests[5] = 0
+            }
+            if count > 12 {
+                tops[12] = T.infinity
+                rests[12] = 0
+            }
+            var out = [T](repeating: .nan, count: count)
+            RowSoftmax.logPartitions(tops: tops, rests: rests, count, into: &out)
+            for i in 0 ..< count {
+                let label = "\(T.self) count \(count) row \(i): top \(tops[i]) rest \(rests[i])"
+                let log = T.log1p(rests[i]), expected = tops[i] + log
+                if !expected.isFinite {
+                    XCTAssertEqual(out[i], expected, label)
+                    continue
+                }
+                // libm's log1p and the vector one are each within an ulp; the sum rounds once more.
+                XCTAssertLessThanOrEqual(abs(out[i] - expected), log.ulp + expected.ulp, label)
+                var alone = [T.nan]
+                RowSoftmax.logPartitions(tops: [tops[i]], rests: [rests[i]], 1, into: &alone)
+                XCTAssertEqual(alone[0], out[i], label)
+            }
+        }
+    }
+
+    func testLogPartitions() {
+        var rng = SeededRNG(seed: 11)
+        checkLogPartitions(Double.self, &rng)
+        checkLogPartitions(Float.self, &rng)
+    }
 }
 
 private extension Optional {

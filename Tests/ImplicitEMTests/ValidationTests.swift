@@ -127,6 +127,47 @@ final class ValidationTests: XCTestCase {
         }
     }
 
+    /// Buffers long enough to be scanned on every thread first: the first non-finite value is
+    /// named wherever it lies (first, a partition's edge, last, or behind a −∞ that is allowed),
+    /// and a buffer whose only non-finite values are allowed −∞ passes.
+    func testNonFiniteInputInBuffersScannedOnEveryThread() throws {
+        let k = 4, n = parallelFiniteCheckValues / k + 3, count = n * k
+        let partitions = Partitions(rows: count, costPerRow: 1)
+        XCTAssertGreaterThan(partitions.count, 1)
+        let edge = partitions.range(1).lowerBound
+        var values = [Double](repeating: 0.5, count: count)
+        func message(_ allowMinusInfinity: Bool) -> String? {
+            do {
+                try values.withUnsafeBufferPointer {
+                    try checkFinite($0, "energies", columns: k, allowMinusInfinity: allowMinusInfinity)
+                }
+                return nil
+            } catch let error as ImplicitEMError {
+                return error.message
+            } catch {
+                return "\(error)"
+            }
+        }
+        for index in [0, edge - 1, edge, count / 2, count - 1] {
+            values[index] = .nan
+            XCTAssertEqual(message(false), "energies[\(index / k), \(index % k)] is NaN")
+            values[count - 1] = .infinity
+            XCTAssertEqual(message(false), "energies[\(index / k), \(index % k)] is \(index == count - 1 ? "inf" : "NaN")")
+            values[index] = 0.5
+            values[count - 1] = 0.5
+        }
+        for index in stride(from: 3, to: count, by: 4099) { values[index] = -.infinity }
+        XCTAssertNil(message(true))
+        XCTAssertEqual(message(false), "energies[0, 3] is -inf")
+        values[edge + 1] = .nan
+        XCTAssertEqual(message(true), "energies[\((edge + 1) / k), \((edge + 1) % k)] is NaN")
+
+        // Through the engine: the call fails before writing anything.
+        var energies = ProblemData.random(.learned, n: n, k: k)
+        energies.energies![edge] = -.infinity
+        expectError(.nonFiniteInput, "energies[\(edge / k), \(edge % k)] is -inf", energies)
+    }
+
     func testNonFiniteInput() {
         var x = gaussian()
         x.x![1 * 4 + 2] = .nan
