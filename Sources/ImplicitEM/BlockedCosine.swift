@@ -11,7 +11,7 @@ extension CosineModel {
     /// Components per piece of H (it is computed and applied a piece at a time).
     var componentPiece: Int { min(setup.k, 96) }
 
-    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coefᵀ of a piece (piece×B), the
+    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coef's columns of a piece (B×piece), the
     /// products' panel buffer, x̂'s panels (packed once for all of mu's pieces).
     func blockScratchSize() throws -> Int {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
@@ -119,13 +119,13 @@ extension CosineModel {
             var k0 = 0
             while k0 < k {
                 let count = min(piece, k - k0)
-                // Coefᵀ of the piece, so that the product reads its rows contiguously (read in
-                // place, Coef's rows K apart would share a few cache sets, which costs as much).
+                // The piece's columns of Coef, rows `count` apart, read as Coefᵀ: in place,
+                // Coef's rows K apart would share a few cache sets. A copy of whole row segments
+                // (a transposition would cost a store per value).
                 for i in 0 ..< b {
-                    let row = coefficients + i &* k + k0, column = pieceT + i
-                    for kk in 0 ..< count { column[kk &* b] = row[kk] }
+                    (pieceT + i &* count).update(from: coefficients + i &* k + k0, count: count)
                 }
-                matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: b, column: 1),
+                matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: 1, column: count),
                               UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack,
                               packed: UnsafePointer(xPanels))
                 for kk in k0 ..< k0 + count where muNorm[kk] != 0 {

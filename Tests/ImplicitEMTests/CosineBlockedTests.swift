@@ -210,6 +210,26 @@ final class CosineBlockedTests: XCTestCase {
         }
     }
 
+    /// The mu product reads each piece of components (96) from Coef's columns copied row by row:
+    /// a whole piece, a piece of one component after a whole one, and pieces with a partial block
+    /// of rows and D past the product's whole vectors, against the plain formulas in float64.
+    func testMuGradientAtThePieceEdges() throws {
+        var rng = SeededRNG(seed: 34)
+        for (n, k, d) in [(64, 96, 16), (130, 97, 33), (70, 193, 5)] {
+            var p = ProblemData(kernel: .cosine, n: n, k: k, d: d)
+            p.x = rng.array(n * d, -1, 1).map { Double(Float($0)) }
+            p.mu = rng.array(k * d, -1, 1).map { Double(Float($0)) }
+            p.logw = rng.array(k, -3, 0).map { Double(Float($0)) }
+            let want = plainMuGradient(p)
+            let size = want.map(abs).max()!
+            let got64 = try analyticGradients(p, gL: nil, gR: nil, Double.self)["mu"]!
+            let got32 = try analyticGradients(p, gL: nil, gR: nil, Float.self)["mu"]!
+            XCTAssertLessThanOrEqual(zip(got64, want).map { abs($0 - $1) }.max()!, 1e-12 * size, "N \(n) K \(k) D \(d)")
+            XCTAssertLessThanOrEqual(zip(got32, want).map { abs($0 - $1) }.max()!, tolerance(Float.self) * size,
+                                     "float32 N \(n) K \(k) D \(d)")
+        }
+    }
+
     /// The blocked pass's unit rows against ‖v‖ and v/‖v‖ in float64: lengths across the vector
     /// width, values whose squares overflow or underflow (the scaled route), subnormals and zero.
     func testUnitVectorAgainstAPlainNorm() {
