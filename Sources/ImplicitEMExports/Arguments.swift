@@ -32,16 +32,9 @@ private func sizeError(_ name: String, _ value: Int64) -> ImplicitEMError {
         : ImplicitEMError(.badSize, "\(name) = \(value) is too large (its byte size overflows)")
 }
 
-/// One checked ie_problem_f32/f64; `problem` builds the core's Problem over it. Only plain
-/// values are kept (the Problem holds a closure), so that dropping the arguments costs nothing.
+/// One checked ie_problem_f32/f64 and the core's Problem built over it.
 struct ProblemArguments<T: CScalar> {
-    let raw: CProblem<T>
-    let kernel: Kernel
-    let scaleShape: ScaleShape
-    /// Whether the problem reads x (and so D); false for the learned kernel without it.
-    let usesX: Bool
-    /// K×D×D for the mahalanobis kernel's chol, else 0.
-    let cholCount: Int
+    let problem: Problem<T>
     let n: Int
     let k: Int
     /// 0 when the call does not use D (learned without x).
@@ -109,26 +102,13 @@ struct ProblemArguments<T: CScalar> {
             throw ImplicitEMError(.nullPointer, "x is NULL (sum_rx and sum_rxx need it)")
         }
 
-        self.raw = raw
-        self.kernel = kernel
-        self.scaleShape = scaleShape
-        self.usesX = usesX
-        cholCount = kernel == .mahalanobis ? try elementCount(kd, d, "k * d * d", of: T.self) : 0
-    }
-
-    /// Whether the problem has scales (a separable kernel given them); else they are 1.
-    var hasScale: Bool { kernel.isSeparable && raw.scale != nil }
-
-    /// The core's Problem over the checked arguments.
-    var problem: Problem<T> {
-        let isLearned = kernel == .learned
         var problem = Problem<T>(
             kernel: kernel, n: n, k: k, d: d,
             x: usesX ? inputView(raw.x, nd) : nil,
             mu: isLearned ? nil : inputView(raw.mu, kd),
             scaleShape: scaleShape,
             scale: kernel.isSeparable ? inputView(raw.scale, scaleCount) : nil,
-            chol: kernel == .mahalanobis ? inputView(raw.chol, cholCount) : nil,
+            chol: kernel == .mahalanobis ? inputView(raw.chol, try elementCount(kd, d, "k * d * d", of: T.self)) : nil,
             logw: inputView(raw.logw, k),
             logprior: inputView(raw.logprior, nk),
             energies: isLearned ? inputView(raw.energies, nk) : nil,
@@ -147,7 +127,7 @@ struct ProblemArguments<T: CScalar> {
                 }
             }
         }
-        return problem
+        self.problem = problem
     }
 
     /// K×D×D, for the outputs shaped like chol; checked here as only some calls need it.

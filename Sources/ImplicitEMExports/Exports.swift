@@ -99,7 +99,7 @@ private func gradients<T: CScalar>(_ pointer: UnsafeRawPointer?, _ gL: UnsafePoi
         let grads = GradientOutputs<T>(
             x: hasD ? outputView(g?.x, args.nd) : nil,
             mu: hasD ? outputView(g?.mu, args.kd) : nil,
-            scale: outputView(g?.scale, args.hasScale ? args.scaleCount : 1),
+            scale: outputView(g?.scale, args.problem.scale == nil ? 1 : args.scaleCount),
             nu: outputView(g?.nu, 1),
             delta: outputView(g?.delta, 1),
             chol: hasD && g?.chol != nil ? outputView(g?.chol, try args.kdd()) : nil,
