@@ -283,12 +283,10 @@ func checkGradientOutputs<T>(_ p: Problem<T>, _ g: GradientOutputs<T>, _ uses: P
     try checkCount(g.energies, "energies gradient", nk, "N*K")
 }
 
-@inline(__always)
 func addForwardOutputs<T>(_ r: inout Regions, _ out: ForwardOutputs<T>) {
     r.output("energies", out.energies); r.output("logZ", out.logZ); r.output("resp", out.resp)
 }
 
-@inline(__always)
 func addGradientOutputs<T>(_ r: inout Regions, _ g: GradientOutputs<T>) {
     r.output("x gradient", g.x); r.output("mu gradient", g.mu); r.output("scale gradient", g.scale)
     r.output("nu gradient", g.nu); r.output("delta gradient", g.delta); r.output("chol gradient", g.chol)

@@ -119,6 +119,8 @@ struct Regions {
     fileprivate var count = 0
     /// Bit i set: region i is an output.
     fileprivate var outputs: UInt32 = 0
+    /// Every start and end or-ed together: whether all are below 2^(bits − 1).
+    fileprivate var spread: UInt = 0
 
     @inline(__always)
     private mutating func add<T>(_ name: StaticString, _ start: UnsafePointer<T>?, _ n: Int, output: Bool) {
@@ -127,6 +129,7 @@ struct Regions {
         let to = from &+ UInt(n) &* UInt(MemoryLayout<T>.stride)
         starts[count] = from
         ends[count] = to
+        spread |= from | to
         outputs |= (output ? 1 : 0) << UInt32(count)
         (names.map { $0 + count })?.initialize(to: name)
         count += 1
@@ -148,16 +151,14 @@ struct Regions {
     /// sends the call to the exact search); unused lanes are [0, 0), which meets nothing. Every
     /// output meets itself, so there is an overlap exactly when the meetings outnumber the
     /// outputs. Inputs may share memory, so pairs of inputs are not looked at.
-    @inline(__always)
     fileprivate func mayOverlap() -> Bool {
         func lanes(_ p: UnsafeMutablePointer<UInt>) -> SIMD16<UInt> {
             UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt>.self)
         }
         let signBit = UInt.bitWidth &- 1
+        if spread >> signBit != 0 { return true }
         let starts0 = lanes(starts), ends0 = lanes(ends)
         let starts1 = lanes(starts + 16), ends1 = lanes(ends + 16)
-        // Every start and end at once: whether all are below 2^(bits − 1).
-        if ((starts0 | ends0 | starts1 | ends1) &>> UInt(signBit)).wrappedSum() != 0 { return true }
         let second = count > 16
         var meetings = SIMD16<UInt>()
         var pending = outputs
