@@ -398,10 +398,18 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         shared = quarterSums + 8 * max(d, 1)
         derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
             ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
-        // Transpose the parameters; zero the sums, the padding and the sinks (the pass hands
-        // over the lanes uninitialised). The kept terms (`shared`) are written before read.
+        // Transpose the parameters; zero the padding lanes, the sums and the sinks (the pass
+        // hands over the lanes uninitialised). The padding lanes lie in each row's last vector,
+        // zeroed before the transpose fills its other lanes; the gaps after the planes are never
+        // read, and the kept terms (`shared`) are written before read: zeroing only the rest
+        // keeps a small problem's set-up short.
         let scaleK = setup.scaleK, scaleI = setup.scaleI, padded = self.padded
-        muT.initialize(repeating: 0, count: shared - muT)
+        let lastVector = padded &- V.scalarCount
+        for i in 0 ..< d {
+            V().store(to: muT + (i &* padded &+ lastVector))
+            V().store(to: inverseT + (i &* padded &+ lastVector))
+        }
+        pullSums.initialize(repeating: 0, count: shared - pullSums)
         for kk in 0 ..< k {
             let mr = mu + kk &* d, fr = inverse + kk &* scaleK
             for i in 0 ..< d {
