@@ -184,16 +184,21 @@ final class CosineBlockedTests: XCTestCase {
         }
     }
 
+    /// Random x, mu and logw, each value exact in float32, so that both precisions see one problem.
+    func cosineProblem(n: Int, k: Int, d: Int, _ rng: inout SeededRNG) -> ProblemData {
+        var p = ProblemData(kernel: .cosine, n: n, k: k, d: d)
+        p.x = rng.array(n * d, -1, 1).map { Double(Float($0)) }
+        p.mu = rng.array(k * d, -1, 1).map { Double(Float($0)) }
+        p.logw = rng.array(k, -3, 0).map { Double(Float($0)) }
+        return p
+    }
+
     /// The W2 shape, scaled down (K > 96 pieces, K > 256 depth chunks, 64-row blocks with the
     /// four-row remainder): mu against the plain formulas in float64 and float32, bitwise the same
     /// on 1, 2 and 8 threads.
     func testMuGradientAtTheBenchmarkShape() throws {
         var rng = SeededRNG(seed: 33)
-        let n = 700, k = 300, d = 20
-        var p = ProblemData(kernel: .cosine, n: n, k: k, d: d)
-        p.x = rng.array(n * d, -1, 1).map { Double(Float($0)) }
-        p.mu = rng.array(k * d, -1, 1).map { Double(Float($0)) }
-        p.logw = rng.array(k, -3, 0).map { Double(Float($0)) }
+        let p = cosineProblem(n: 700, k: 300, d: 20, &rng)
         let want = plainMuGradient(p)
         let size = want.map(abs).max()!
         var first: [Double] = []
@@ -216,10 +221,7 @@ final class CosineBlockedTests: XCTestCase {
     func testMuGradientAtThePieceEdges() throws {
         var rng = SeededRNG(seed: 34)
         for (n, k, d) in [(64, 96, 16), (130, 97, 33), (70, 193, 5)] {
-            var p = ProblemData(kernel: .cosine, n: n, k: k, d: d)
-            p.x = rng.array(n * d, -1, 1).map { Double(Float($0)) }
-            p.mu = rng.array(k * d, -1, 1).map { Double(Float($0)) }
-            p.logw = rng.array(k, -3, 0).map { Double(Float($0)) }
+            let p = cosineProblem(n: n, k: k, d: d, &rng)
             let want = plainMuGradient(p)
             let size = want.map(abs).max()!
             let got64 = try analyticGradients(p, gL: nil, gR: nil, Double.self)["mu"]!
