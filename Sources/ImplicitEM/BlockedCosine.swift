@@ -3,20 +3,23 @@
 //   x         gx_n  −= (G_n − s_n·x̂_n)/‖x_n‖,  G = Coef·M̂,  s_n = Σ_k coef_nk·c_nk
 //   mu        gmu_k −= (H_k − t_k·m̂_k)/‖mu_k‖, H = Coefᵀ·X̂, t_k = Σ_n coef_nk·c_nk
 // the per-row chain rule (Models.swift, ∂d/∂x = −(m̂ − c·x̂)/‖x‖) summed over the block before the
-// division. Zero vectors have zero unit vectors, so their cosines and pulls are exactly 0.
+// division. mu's is linear in H and t: they are summed over a partition's blocks and divided once,
+// at its end (`finishBlocks`), so that the K×D update does not run for every block.
+// Zero vectors have zero unit vectors, so their cosines and pulls are exactly 0.
 
 extension CosineModel {
     var blockRows: Int { 64 }
 
-    /// Components per piece of H (it is computed and applied a piece at a time).
+    /// Components per piece of H (its product reads Coef's columns a piece at a time).
     var componentPiece: Int { min(setup.k, 96) }
 
-    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), H (piece×D), t (K), Coef's columns of a piece (B×piece), the
-    /// products' panel buffer, x̂'s panels (packed once for all of mu's pieces).
+    /// x̂ (B×D), ‖x‖ (B), C (B×K), G (B×D), Coef's columns of a piece (B×piece), the products' panel
+    /// buffer, x̂'s panels (packed once for all of mu's pieces); the partition's sums ΣH (K×D) and
+    /// Σt (K), and whether they hold a block yet (1).
     func blockScratchSize() throws -> Int {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
-        return try scratchTotal([(2 * b, d), (b, k), (b, 1), (2 * componentPiece, max(d, b)), (k, 1),
-                                (productPackSize, 1), (b, d)])
+        return try scratchTotal([(2 * b, d), (b, k), (b, 1), (componentPiece, max(d, b)),
+                                (productPackSize, 1), (b, d), (k, d), (k, 1), (1, 1)])
     }
 
     /// M̂ᵀ (D×K), so that the energies' product reads whole vectors of centres; then the panels
@@ -56,13 +59,22 @@ extension CosineModel {
     @inline(__always)
     func blockParts(_ work: UnsafeMutablePointer<T>) -> (xHat: UnsafeMutablePointer<T>, xNorm: UnsafeMutablePointer<T>,
                                                          cosines: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>,
-                                                         h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>,
                                                          pieceT: UnsafeMutablePointer<T>, pack: UnsafeMutablePointer<T>,
                                                          xPanels: UnsafeMutablePointer<T>) {
         let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1), piece = componentPiece * max(d, b)
-        let xHat = work, xNorm = work + b * d, cosines = xNorm + b, g = cosines + b * k, h = g + b * d
-        let t = h + piece, pieceT = t + k, pack = pieceT + piece
-        return (xHat, xNorm, cosines, g, h, t, pieceT, pack, pack + productPackSize)
+        let xHat = work, xNorm = work + b * d, cosines = xNorm + b, g = cosines + b * k, pieceT = g + b * d
+        let pack = pieceT + piece
+        return (xHat, xNorm, cosines, g, pieceT, pack, pack + productPackSize)
+    }
+
+    /// The partition's sums of mu's terms in the block scratch (after `blockParts`' parts): ΣH, Σt,
+    /// and a flag, 1 once a block has written them (until then they are not initialised).
+    @inline(__always)
+    func muSums(_ work: UnsafeMutablePointer<T>) -> (h: UnsafeMutablePointer<T>, t: UnsafeMutablePointer<T>,
+                                                     written: UnsafeMutablePointer<T>) {
+        let b = blockRows, d = max(setup.d, 1), k = max(setup.k, 1)
+        let h = blockParts(work).xPanels + b * d, t = h + k * d
+        return (h, t, t + k)
     }
 
     @inline(__always)
@@ -72,7 +84,7 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, _, _, _, _, pack, _) = blockParts(work)
+        let (xHat, xNorm, cosines, _, _, pack, _) = blockParts(work)
         let (unitTransposed, forwardPanels, _) = sharedParts(shared)
         for n in rows {
             let i = n - rows.lowerBound
@@ -96,7 +108,7 @@ extension CosineModel {
             return
         }
         let d = setup.d, k = setup.k, b = rows.count
-        let (xHat, xNorm, cosines, g, h, t, pieceT, pack, xPanels) = blockParts(work)
+        let (xHat, xNorm, cosines, g, pieceT, pack, xPanels) = blockParts(work)
         if let gx {
             matrixProduct(rows: b, columns: d, depth: k, StridedMatrix(base: coefficients, row: k, column: 1),
                           muUnit, ldb: d, g, ldc: d, accumulate: false, pack: pack,
@@ -107,9 +119,12 @@ extension CosineModel {
                 for m in 0 ..< d { out[m] -= (gi[m] - s * xi[m]) / norm }
             }
         }
-        if let gMu = grads.mu {
+        if grads.mu != nil {
+            let (h, t, written) = muSums(work)
+            let first = written[0] == 0
+            written[0] = 1
             // t_k across k (whole vectors), row by row.
-            for kk in 0 ..< k { t[kk] = 0 }
+            if first { for kk in 0 ..< k { t[kk] = 0 } }
             for i in 0 ..< b {
                 let ci = coefficients + i * k, cosi = cosines + i * k
                 for kk in 0 ..< k { t[kk] += ci[kk] * cosi[kk] }
@@ -126,20 +141,32 @@ extension CosineModel {
                     (pieceT + i &* count).update(from: coefficients + i &* k + k0, count: count)
                 }
                 matrixProduct(rows: count, columns: d, depth: b, StridedMatrix(base: UnsafePointer(pieceT), row: 1, column: count),
-                              UnsafePointer(xHat), ldb: d, h, ldc: d, accumulate: false, pack: pack,
+                              UnsafePointer(xHat), ldb: d, h + k0 * d, ldc: d, accumulate: !first, pack: pack,
                               packed: UnsafePointer(xPanels))
-                for kk in k0 ..< k0 + count where muNorm[kk] != 0 {
-                    let hk = h + (kk - k0) * d, mk = muUnit + kk * d, out = gMu + kk * d
-                    let tk = t[kk], norm = muNorm[kk], inverse = 1 / norm
-                    // A multiplication (a division costs several times more across K×D);
-                    // the division where 1/‖mu‖ overflows.
-                    if inverse.isFinite {
-                        for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) * inverse }
-                    } else {
-                        for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
-                    }
-                }
                 k0 += count
+            }
+        }
+    }
+
+    func startBlocks(scratch: RowScratch<T>) {
+        if let work = scratch.block { muSums(work).written[0] = 0 }
+    }
+
+    /// gmu_k −= (ΣH_k − Σt_k·m̂_k)/‖mu_k‖ over the partition's blocks (zero centres have no gradient).
+    func finishBlocks(scratch: RowScratch<T>, grads: ParameterGradients<T>) {
+        guard let gMu = grads.mu, let work = scratch.block else { return }
+        let (h, t, written) = muSums(work)
+        if written[0] == 0 { return }
+        let d = setup.d
+        for kk in 0 ..< setup.k where muNorm[kk] != 0 {
+            let hk = h + kk * d, mk = muUnit + kk * d, out = gMu + kk * d
+            let tk = t[kk], norm = muNorm[kk], inverse = 1 / norm
+            // A multiplication (a division costs several times more across K×D);
+            // the division where 1/‖mu‖ overflows.
+            if inverse.isFinite {
+                for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) * inverse }
+            } else {
+                for m in 0 ..< d { out[m] -= (hk[m] - tk * mk[m]) / norm }
             }
         }
     }

@@ -72,6 +72,11 @@ protocol EnergyModel {
     /// a row that must contribute nothing has an all-zero coefficient row.
     func backward(rows: Range<Int>, coefficients: UnsafePointer<T>, scratch: RowScratch<T>,
                   gx: UnsafeMutablePointer<T>?, grads: ParameterGradients<T>)
+    /// Blocked backward pass: called before a partition's first block and after its last, with the
+    /// partition's scratch and accumulators. `backward(rows:)` may leave terms of the parameter
+    /// gradients in the block scratch; `finishBlocks` adds them.
+    func startBlocks(scratch: RowScratch<T>)
+    func finishBlocks(scratch: RowScratch<T>, grads: ParameterGradients<T>)
 }
 
 extension EnergyModel {
@@ -85,6 +90,8 @@ extension EnergyModel {
     func blockScratchSize() throws -> Int { 0 }
     func sharedScratchSize() throws -> Int { 0 }
     func prepare(shared: UnsafeMutablePointer<T>) {}
+    func startBlocks(scratch: RowScratch<T>) {}
+    func finishBlocks(scratch: RowScratch<T>, grads: ParameterGradients<T>) {}
 
     /// Row at a time, with the per-row methods.
     @inline(__always)

@@ -382,6 +382,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             first = last
         }
     } else if let blockEnergies = scratch.blockEnergies, let blockCoefficients = scratch.blockCoefficients {
+        if t.backward { model.startBlocks(scratch: scratch) }
         var first = rows.lowerBound
         while first < rows.upperBound {
             let last = min(first + block, rows.upperBound)
@@ -414,6 +415,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
             }
             first = last
         }
+        if t.backward { model.finishBlocks(scratch: scratch, grads: grads) }
     }
 }
 

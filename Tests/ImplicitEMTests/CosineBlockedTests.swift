@@ -110,9 +110,13 @@ final class CosineBlockedTests: XCTestCase {
     }
 
     /// KERNELS.md plainly (unnormalised, τ = 1, gL = 1, gR = 0): the mu gradient of every component.
-    func plainMuGradient(_ p: ProblemData) -> [Double] {
+    func plainMuGradient(_ p: ProblemData) -> [Double] { plainMuTerms(p).gradient }
+
+    /// The mu gradient, and per component the sum of its terms' sizes, Σ_n r·(1 + |c|)/‖mu‖ (a
+    /// bound on every term |r·(x̂_i − c·mû_i)/‖mu‖|): the scale of the rounding of its sums.
+    func plainMuTerms(_ p: ProblemData) -> (gradient: [Double], size: [Double]) {
         let n = p.n, k = p.k, d = p.d, x = p.x!, mu = p.mu!, logw = p.logw!
-        var g = [Double](repeating: 0, count: k * d)
+        var g = [Double](repeating: 0, count: k * d), size = [Double](repeating: 0, count: k)
         func norm(_ v: ArraySlice<Double>) -> Double {
             let m = v.map(abs).max()!
             return m == 0 ? 0 : m * v.map { ($0 / m) * ($0 / m) }.reduce(0, +).squareRoot()
@@ -133,6 +137,7 @@ final class CosineBlockedTests: XCTestCase {
                 let r = exp(a[kk] - top) / total
                 let mr = mu[kk * d ..< (kk + 1) * d], mNorm = norm(mr)
                 if xNorm == 0 || mNorm == 0 || r == 0 { continue }
+                size[kk] += r * (1 + abs(c[kk])) / mNorm
                 // ∂logZ/∂mu = −r·∂d/∂mu = r·(x̂/‖mu‖ − c·mû/‖mu‖), with each unit vector formed first.
                 for i in 0 ..< d {
                     let xHat = xr[xr.startIndex + i] / xNorm, mHat = mr[mr.startIndex + i] / mNorm
@@ -140,7 +145,7 @@ final class CosineBlockedTests: XCTestCase {
                 }
             }
         }
-        return g
+        return (g, size)
     }
 
     /// A centre so short that 1/‖mu‖ overflows (subnormal) with a responsibility so small that its
@@ -230,6 +235,76 @@ final class CosineBlockedTests: XCTestCase {
             XCTAssertLessThanOrEqual(zip(got32, want).map { abs($0 - $1) }.max()!, tolerance(Float.self) * size,
                                      "float32 N \(n) K \(k) D \(d)")
         }
+    }
+
+    /// mu's terms are summed over each partition's blocks and divided by ‖mu‖ once, at the partition's
+    /// end: with at least 3 partitions whose rows are not whole blocks, a zero centre (its gradient
+    /// stays exactly 0), a centre so short that 1/‖mu‖ overflows (the division) and one whose squares
+    /// overflow, against the plain formulas in float64, per component; the same bits on 1, 2 and 3
+    /// threads; and the other gradients unchanged, bit for bit, when mu's is not asked for.
+    func testMuGradientSummedPerPartition() throws {
+        func check<T: IEFloat>(_: T.Type, short: Double, long: Double) throws {
+            let (n, k, d) = (1700, 24, 20)
+            // Engine's split for the cosine (Setup.costPerRow = 2·K·D, 64-row blocks).
+            let partitions = rowPartitions(rows: n, costPerRow: 2 * k * d, blockRows: 64)
+            XCTAssertGreaterThanOrEqual(partitions.count, 3)
+            XCTAssertTrue((0 ..< partitions.count).contains { partitions.range($0).count % 64 != 0 })
+            var rng = SeededRNG(seed: 36)
+            var p = ProblemData(kernel: .cosine, n: n, k: k, d: d)
+            var mu = rng.array(k * d, -1, 1)
+            for i in 0 ..< d {
+                mu[3 * d + i] = 0
+                mu[5 * d + i] *= short
+                mu[7 * d + i] *= long
+            }
+            var logw = rng.array(k, -3, 0)
+            logw[5] = -30  // r small enough that r/‖mu‖ summed over the rows stays finite
+            // Every value exact in T, so that the plain formulas see the problem the kernel sees.
+            func exact(_ v: [Double]) -> [Double] { v.map { T(fromDouble: $0).double } }
+            p.x = exact(rng.array(n * d, -1, 1))
+            p.mu = exact(mu)
+            p.logw = exact(logw)
+            let (want, size) = plainMuTerms(p)
+            let what = precisionName(T.self)
+            XCTAssertEqual(1 / T(fromDouble: p.mu![5 * d ..< 6 * d].map { $0 * $0 }.reduce(0, +).squareRoot()),
+                           T.infinity, "\(what): 1/‖mu‖ overflows")
+            XCTAssertFalse(T(fromDouble: long * long).isFinite, "\(what): the long centre's squares overflow")
+            var first: [String: [Double]] = [:]
+            for threads in [1, 2, 3] {
+                Threads.count = threads
+                let got = try analyticGradients(p, gL: nil, gR: nil, T.self)
+                if threads == 1 {
+                    first = got
+                    for kk in 0 ..< k {
+                        if kk != 3 { XCTAssertGreaterThan(size[kk], 0, "\(what) component \(kk) has terms") }
+                        for i in 0 ..< d {
+                            let j = kk * d + i
+                            XCTAssertTrue(got["mu"]![j].isFinite, "\(what) mu[\(j)]")
+                            XCTAssertLessThanOrEqual(abs(got["mu"]![j] - want[j]), tolerance(T.self) * size[kk],
+                                                     "\(what) mu[\(j)]: \(got["mu"]![j]) vs \(want[j])")
+                        }
+                    }
+                    XCTAssertTrue(got["mu"]![3 * d ..< 4 * d].allSatisfy { $0 == 0 }, "\(what): the zero centre's gradient")
+                    continue
+                }
+                for name in ["mu", "x", "logw"] {
+                    XCTAssertTrue(first[name]!.elementsEqual(got[name]!) { $0.bitPattern == $1.bitPattern },
+                                  "\(what) \(name) on \(threads) threads")
+                }
+            }
+            // Without mu's gradient.
+            Threads.count = 2
+            let pool = Pool()
+            var g = GradientOutputs<T>()
+            g.x = pool.output(n * d, as: T.self)
+            g.logw = pool.output(k, as: T.self)
+            try Engine.gradients(p.problem(pool, T.self), gL: nil, gR: nil, ForwardOutputs(), g)
+            XCTAssertTrue(first["x"]!.elementsEqual(doubles(g.x)) { $0.bitPattern == $1.bitPattern }, "\(what) x without mu")
+            XCTAssertTrue(first["logw"]!.elementsEqual(doubles(g.logw)) { $0.bitPattern == $1.bitPattern },
+                          "\(what) logw without mu")
+        }
+        try check(Double.self, short: 1e-309, long: 1e300)
+        try check(Float.self, short: 1e-40, long: 1e30)
     }
 
     /// The blocked pass's unit rows against ‖v‖ and v/‖v‖ in float64: lengths across the vector
