@@ -301,15 +301,24 @@ enum ShapeBackward: BackwardVariant { static var wantShape: Bool { true } }
 enum PlainBackward: BackwardVariant {}
 enum NearBackward: BackwardVariant { static var near: Bool { true } }
 
+#if arch(x86_64) && IE_WIDE_VECTORS
+/// Whether the backward may take rows four at a time: with 32 vector registers (the AVX-512
+/// copy) a group's values stay in registers; with 16 they spill, and pairs run faster.
+let fourRowGroups = true
+#else
+let fourRowGroups = false
+#endif
+
 /// Kernels 1–7 vectorised across components: lane j of a vector is component j, so a row's
 /// energies come out whole, with no sums across lanes. Each partition keeps the centres and
 /// 1/s transposed to D×Kp (Kp: K rounded up to whole vectors; the padding lanes have centre 0
 /// and 1/s = 0, so u = 0 there, and their energies and coefficients are never used) and sums
 /// Σ_n c·ρ′(u) and Σ_n c·ρ′(u)·u in the same layout, folded into the K×D gradients by
 /// `finish` (∂d/∂mu = −ρ′/s, ∂d/∂s = −ρ′·u/s: the 1/s factor is applied once per partition).
-/// Rows go through the loops in pairs, so that each load of the parameters and of the sums
-/// serves two rows: the energies of the next row are computed with this row's, and a row's
-/// backward waits for the next one (or for `finish`). Only built when every 1/s is finite.
+/// Rows go through the loops in groups, so that each load of the parameters and of the sums
+/// serves several rows: the energies of the next row are computed with this row's, and a row's
+/// backward waits for the group's other rows (or for `finish`): four rows, or two where the
+/// backward reads the terms kept by the energies' pair. Only built when every 1/s is finite.
 struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     typealias V = VR.V
     typealias T = V.Scalar
@@ -323,32 +332,40 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     let padded: Int, chunks: Int
     let muT: UnsafeMutablePointer<T>, inverseT: UnsafeMutablePointer<T>
     let pullSums: UnsafeMutablePointer<T>, pullUSums: UnsafeMutablePointer<T>
-    /// Two rows of coefficients and of energies (Kp each).
-    let coefficientPair: UnsafeMutablePointer<T>, energyPair: UnsafeMutablePointer<T>
+    /// A backward group's rows of coefficients (`groupRows` used of four) and two rows of
+    /// energies (Kp each).
+    let coefficientRows: UnsafeMutablePointer<T>, energyPair: UnsafeMutablePointer<T>
     let shapeSum: UnsafeMutablePointer<T>
     /// Per dimension, max_k |mu_ki| and max_k 1/s_ki: a bound on |u| that each row checks.
     let muReach: UnsafeMutablePointer<T>, inverseReach: UnsafeMutablePointer<T>
     /// Where the gx of a row that wants none goes.
     let unusedGx: UnsafeMutablePointer<T>
-    /// The pair state, as Ints (see `State`).
+    /// The pairing state, as Ints (see `State`).
     let state: UnsafeMutableRawPointer
-    /// The backward's Σ_k c·ρ′/s per dimension of each row of the pair, as quarters (D×4 each).
+    /// The backward's Σ_k c·ρ′/s per dimension of each row of the group, as quarters (D×4 each).
     let quarterSums: UnsafeMutablePointer<T>
     /// The e of both rows of the energy pair (D×Kp each), where the kernel shares one.
     let shared: UnsafeMutablePointer<T>
     /// The largest |u| at which ρ′ is finite: e^|u| overflows beyond log(greatest finite).
     let derivativeLimit: T
 
+    /// `pending` rows wait for their backward group: their rows at `pendingRow` + j and their gx
+    /// at `pendingGx` + j; `pendingNear`: whether all of them may take the near loop.
     private enum State: Int {
-        case energyRow = 0, energyCount, pendingRow, pendingGx, pending, pendingNear
-        static var slots: Int { 6 }
+        case energyRow = 0, energyCount, pending, pendingNear, pendingRow, pendingGx = 7
+        static var slots: Int { 10 }
     }
-    @inline(__always) private func get(_ slot: State) -> Int {
-        state.loadUnaligned(fromByteOffset: slot.rawValue * MemoryLayout<Int>.size, as: Int.self)
+    @inline(__always) private func get(_ slot: State, at j: Int = 0) -> Int {
+        state.loadUnaligned(fromByteOffset: (slot.rawValue &+ j) * MemoryLayout<Int>.size, as: Int.self)
     }
-    @inline(__always) private func set(_ slot: State, _ value: Int) {
-        state.storeBytes(of: value, toByteOffset: slot.rawValue * MemoryLayout<Int>.size, as: Int.self)
+    @inline(__always) private func set(_ slot: State, _ value: Int, at j: Int = 0) {
+        state.storeBytes(of: value, toByteOffset: (slot.rawValue &+ j) * MemoryLayout<Int>.size, as: Int.self)
     }
+
+    /// Rows per backward group: each step of its loop loads the parameters and the sums once for
+    /// all of them. Two where the backward reads the kept terms, which the energies keep for a
+    /// pair of rows, and where four rows' values would not fit in the registers.
+    static var groupRows: Int { !VR.keepsTerm && fourRowGroups ? 4 : 2 }
 
     static func padded(_ k: Int) -> Int {
         let lanes = V.scalarCount
@@ -373,7 +390,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
     static func scratchSize(d: Int, k: Int, sharing: Bool) throws -> Int {
         let plane = try planeSize(d: d, k: k)
         let (size, overflow) = try checkedProduct(sharing ? 6 : 4, plane, "the component lanes")
-            .addingReportingOverflow(4 * padded(k) + V.scalarCount + 11 * max(d, 1) + stateValues)
+            .addingReportingOverflow(6 * padded(k) + V.scalarCount + 19 * max(d, 1) + stateValues)
         if overflow { throw ImplicitEMError(.badSize, "the component lanes' size overflows") }
         return size
     }
@@ -390,12 +407,12 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         chunks = padded / V.scalarCount
         let plane = max(d, 1) * padded + 3 * V.scalarCount
         muT = lanes; inverseT = lanes + plane; pullSums = lanes + 2 * plane; pullUSums = lanes + 3 * plane
-        coefficientPair = lanes + 4 * plane; energyPair = coefficientPair + 2 * padded
+        coefficientRows = lanes + 4 * plane; energyPair = coefficientRows + 4 * padded
         shapeSum = energyPair + 2 * padded
         muReach = shapeSum + V.scalarCount; inverseReach = muReach + max(d, 1); unusedGx = inverseReach + max(d, 1)
         state = UnsafeMutableRawPointer(unusedGx + max(d, 1))
         quarterSums = unusedGx + max(d, 1) + Self.stateValues
-        shared = quarterSums + 8 * max(d, 1)
+        shared = quarterSums + 16 * max(d, 1)
         derivativeLimit = VR.ScalarRho.self == ExponentialRho<T>.self
             ? T.log(T.greatestFiniteMagnitude) : T.greatestFiniteMagnitude
         // Transpose the parameters; zero the padding lanes, the sums and the sinks (the pass
@@ -614,7 +631,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         return (ka, kb)
     }
 
-    /// For rows a and b (coefficients in `coefficientPair`): adds c·ρ′(u) and c·ρ′(u)·u to the
+    /// For rows a and b (coefficients in `coefficientRows`): adds c·ρ′(u) and c·ρ′(u)·u to the
     /// sums and Σ_k c·ρ′(u)/s to ga and gb. The variant is a type, so that each copy of the loop
     /// is compiled without its tests (as a runtime flag it stayed in the loop, and the shape
     /// branch's live values spilled the accumulators).
@@ -623,7 +640,7 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
                                                         _ gb: UnsafeMutablePointer<T>, _: Variant.Type,
                                                         kept: (a: UnsafePointer<T>, b: UnsafePointer<T>)? = nil) {
         let xa = x + a * d, xb = x + b * d, lanes = V.scalarCount
-        let coefA = coefficientPair, coefB = coefficientPair + padded
+        let coefA = coefficientRows, coefB = coefficientRows + padded
         let quarterSumsA = UnsafeMutableRawPointer(quarterSums), quarterSumsB = UnsafeMutableRawPointer(quarterSums + 4 * d)
         let quarter = MemoryLayout<SIMD4<T>>.size
         let useKept = VR.keepsTerm && Variant.usesKept
@@ -668,6 +685,69 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         if Variant.wantShape { shapeSum[0] += shapeAcc.total }
     }
 
+    /// `backwardPair` for the four rows r (coefficients in `coefficientRows`), without kept terms.
+    @inline(__always)
+    private func backwardQuad<Variant: BackwardVariant>(_ r: SIMD4<Int>, _ g: UnsafePointer<UnsafeMutablePointer<T>>,
+                                                        _: Variant.Type) {
+        let xa = x + r[0] * d, xb = x + r[1] * d, xc = x + r[2] * d, xd = x + r[3] * d, lanes = V.scalarCount
+        let coefA = coefficientRows, coefB = coefA + padded, coefC = coefB + padded, coefD = coefC + padded
+        let quarterSumsA = UnsafeMutableRawPointer(quarterSums), quarterSumsB = quarterSumsA + 4 * d * MemoryLayout<T>.size
+        let quarterSumsC = quarterSumsB + 4 * d * MemoryLayout<T>.size
+        let quarterSumsD = quarterSumsC + 4 * d * MemoryLayout<T>.size
+        let quarter = MemoryLayout<SIMD4<T>>.size
+        var shapeAcc = V()
+        var at = 0
+        for i in 0 ..< d {
+            let xai = V(repeating: xa[i]), xbi = V(repeating: xb[i])
+            let xci = V(repeating: xc[i]), xdi = V(repeating: xd[i])
+            var gxa = V(), gxb = V(), gxc = V(), gxd = V()
+            for c in 0 ..< chunks {
+                let f = V(loading: inverseT + at), m = V(loading: muT + at)
+                let ua = (xai - m) * f, ub = (xbi - m) * f, uc = (xci - m) * f, ud = (xdi - m) * f
+                let j = c &* lanes
+                let ca = V(loading: coefA + j), cb = V(loading: coefB + j)
+                let cc = V(loading: coefC + j), cd = V(loading: coefD + j)
+                let pa: V, pb: V, pc: V, pd: V
+                if Variant.wantShape {
+                    let da = rho.derivatives(ua, wantShape: true), db = rho.derivatives(ub, wantShape: true)
+                    let dc = rho.derivatives(uc, wantShape: true), dd = rho.derivatives(ud, wantShape: true)
+                    pa = ca * da.derivative
+                    pb = cb * db.derivative
+                    pc = cc * dc.derivative
+                    pd = cd * dd.derivative
+                    shapeAcc += (ca * da.shape + cb * db.shape) + (cc * dc.shape + cd * dd.shape)
+                } else if VR.hasFarBranch && Variant.near {
+                    pa = ca * rho.nearDerivative(ua)
+                    pb = cb * rho.nearDerivative(ub)
+                    pc = cc * rho.nearDerivative(uc)
+                    pd = cd * rho.nearDerivative(ud)
+                } else {
+                    pa = rho.scaledDerivative(ca, ua)
+                    pb = rho.scaledDerivative(cb, ub)
+                    pc = rho.scaledDerivative(cc, uc)
+                    pd = rho.scaledDerivative(cd, ud)
+                }
+                (V(loading: pullSums + at) + ((pa + pb) + (pc + pd))).store(to: pullSums + at)
+                V(loading: pullUSums + at).addingProduct(pa, ua).addingProduct(pb, ub)
+                    .addingProduct(pc, uc).addingProduct(pd, ud).store(to: pullUSums + at)
+                gxa = gxa.addingProduct(pa, f)
+                gxb = gxb.addingProduct(pb, f)
+                gxc = gxc.addingProduct(pc, f)
+                gxd = gxd.addingProduct(pd, f)
+                at &+= lanes
+            }
+            quarterSumsA.storeBytes(of: gxa.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
+            quarterSumsB.storeBytes(of: gxb.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
+            quarterSumsC.storeBytes(of: gxc.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
+            quarterSumsD.storeBytes(of: gxd.quarters, toByteOffset: i &* quarter, as: SIMD4<T>.self)
+        }
+        addTotals(quarterSumsA, to: g[0])
+        addTotals(quarterSumsB, to: g[1])
+        addTotals(quarterSumsC, to: g[2])
+        addTotals(quarterSumsD, to: g[3])
+        if Variant.wantShape { shapeSum[0] += shapeAcc.total }
+    }
+
     /// g[i] += the total of quarters[i], four dimensions at a time.
     @inline(__always)
     private func addTotals(_ quarters: UnsafeMutableRawPointer, to g: UnsafeMutablePointer<T>) {
@@ -694,10 +774,10 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         // overflow, needs the scalar loop, which skips zero terms so that 0·∞ never appears.
         // Counted without branches, so that the loops vectorise.
         let xr = x + n * d, lanes = V.scalarCount
-        // The coefficients go to this row's slot of the pair as they are checked; a row that
+        // The coefficients go to this row's slot of the group as they are checked; a row that
         // takes the scalar loop leaves the slot to the next.
-        let pending = get(.pending) != 0
-        var outside = copyChecking(coefficient, to: coefficientPair + (pending ? padded : 0)) ? 0 : 1
+        let pending = get(.pending)
+        var outside = copyChecking(coefficient, to: coefficientRows + pending &* padded) ? 0 : 1
         // Lanes above the limit count 1, NaN or ∞ lanes make the total NaN (b − b). With a far-out
         // branch, whether some lane's |u|·nearScale (at most b·nearScale, rounding being
         // monotonic) may be above 1/ulp.
@@ -722,26 +802,49 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
             return scalar.backward(row: n, coefficient: coefficient, scratch: scratch, gx: gx, grads: grads)
         }
         let target = gx ?? unusedGx
-        if !pending {
-            set(.pendingRow, n)
-            set(.pendingGx, Int(bitPattern: target))
-            set(.pending, 1)
-            set(.pendingNear, near ? 1 : 0)
+        let allNear = near && (pending == 0 || get(.pendingNear) != 0)
+        if pending &+ 1 < Self.groupRows {
+            set(.pendingRow, n, at: pending)
+            set(.pendingGx, Int(bitPattern: target), at: pending)
+            set(.pending, pending &+ 1)
+            set(.pendingNear, allNear ? 1 : 0)
             return
+        }
+        set(.pending, 0)
+        if Self.groupRows == 4 {
+            return backwardGroup(lastRow: n, lastGx: target, shape: grads.shape != nil, near: allNear)
         }
         let first = get(.pendingRow)
         let firstGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
-        set(.pending, 0)
         // Literal flags, so that each copy of the loop is compiled without the test. The kept
         // terms give ρ′ only: a shape gradient takes the loop that recomputes.
         if VR.keepsTerm, grads.shape == nil, let kept = kept(first, n) {
             backwardPair(first, n, firstGx, target, KeptBackward.self, kept: kept)
         } else if grads.shape != nil {
             backwardPair(first, n, firstGx, target, ShapeBackward.self)
-        } else if VR.hasFarBranch && near && get(.pendingNear) != 0 {
+        } else if VR.hasFarBranch && allNear {
             backwardPair(first, n, firstGx, target, NearBackward.self)
         } else {
             backwardPair(first, n, firstGx, target, PlainBackward.self)
+        }
+    }
+
+    /// The four-row backward of the pending rows and the last one (its coefficients in the last
+    /// slot), by literal flags as in `backward`.
+    @inline(__always)
+    private func backwardGroup(lastRow: Int, lastGx: UnsafeMutablePointer<T>, shape: Bool, near: Bool) {
+        let r = SIMD4(get(.pendingRow), get(.pendingRow, at: 1), get(.pendingRow, at: 2), lastRow)
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<T>.self, capacity: 4) { g in
+            for j in 0 ..< 3 { g[j] = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx, at: j)) ?? unusedGx }
+            g[3] = lastGx
+            let targets = UnsafePointer(g.baseAddress!)
+            if shape {
+                backwardQuad(r, targets, ShapeBackward.self)
+            } else if VR.hasFarBranch && near {
+                backwardQuad(r, targets, NearBackward.self)
+            } else {
+                backwardQuad(r, targets, PlainBackward.self)
+            }
         }
     }
 
@@ -766,15 +869,23 @@ struct VectorSeparableModel<VR: VectorRho>: EnergyModel {
         return finite
     }
 
-    /// Runs a row still waiting for its pair (paired with itself at coefficient 0, which adds
-    /// exact zeros), then adds this partition's sums to its K×D gradient accumulators.
+    /// Runs the rows still waiting for their group (the group filled with the first of them at
+    /// coefficient 0, which adds exact zeros), then adds this partition's sums to its K×D
+    /// gradient accumulators.
     func finish(_ grads: ParameterGradients<T>, scaleK: Int, scaleI: Int) {
-        if get(.pending) != 0 {
-            for kk in 0 ..< k { coefficientPair[padded + kk] = 0 }
+        let pending = get(.pending)
+        if pending != 0 {
             let row = get(.pendingRow)
             let rowGx = UnsafeMutablePointer<T>(bitPattern: get(.pendingGx)) ?? unusedGx
+            (coefficientRows + pending &* padded).initialize(repeating: 0, count: (Self.groupRows &- pending) &* padded)
             set(.pending, 0)
-            if grads.shape != nil {
+            if Self.groupRows == 4 {
+                for j in pending ..< 3 {
+                    set(.pendingRow, row, at: j)
+                    set(.pendingGx, Int(bitPattern: unusedGx), at: j)
+                }
+                backwardGroup(lastRow: row, lastGx: unusedGx, shape: grads.shape != nil, near: false)
+            } else if grads.shape != nil {
                 backwardPair(row, row, rowGx, unusedGx, ShapeBackward.self)
             } else {
                 backwardPair(row, row, rowGx, unusedGx, PlainBackward.self)
