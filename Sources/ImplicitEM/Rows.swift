@@ -117,12 +117,15 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         let (scratchSize, sizeOverflow) = laneScratch.addingReportingOverflow(blockScratch)
         if sizeOverflow { throw ImplicitEMError(.badSize, "the row scratch's size overflows") }
         let stride = max(layout.size, 1)
-        let (perPartition, overflow) = stride.addingReportingOverflow(scratchSize)
+        // Accumulators for each partition; a row scratch for each thread, reused from one of its
+        // partitions to the next (each partition initialises what it reads), so it stays in cache.
+        let workers = partitionWorkers(parts)
+        let (total, overflow) = try checkedProduct(parts, stride, "the accumulators")
+            .addingReportingOverflow(try checkedProduct(workers, scratchSize, "the row scratch"))
         if overflow { throw ImplicitEMError(.badSize, "the accumulators' size overflows") }
         // Not zeroed here: each partition's worker zeroes its own part (below), in parallel and
         // on the thread that then uses it.
-        let accumulators: UnsafeMutablePointer<T> = try arena.uninitialized(
-            try checkedProduct(parts, perPartition, "the accumulators"), "the accumulators")
+        let accumulators: UnsafeMutablePointer<T> = try arena.uninitialized(total, "the accumulators")
         let scratchBlock = accumulators + parts * stride
         var shared: UnsafePointer<T>? = nil
         if blocked {
@@ -132,8 +135,8 @@ struct RowPass<T: IEFloat>: ModelVisitor {
         }
         let layout = self.layout, targets = self.targets
 
-        runPartitions(parts) { p in
-            let base = scratchBlock + p * scratchSize
+        runPartitions(parts, workers: workers) { p, worker in
+            let base = scratchBlock + worker * scratchSize
             // Zero what is read before it is written: the sums and the row scratch (the scalar
             // models' sink for an absent gx). The vector model zeroes its own lanes; the blocked
             // models write their block scratch before they read it.

@@ -79,13 +79,16 @@ struct Partitions {
 /// The partitions still to run, handed out one at a time to whichever thread asks first, so
 /// that a thread that is preempted (or slower) holds up the call by at most one partition. Which
 /// thread runs a partition never affects its result: each partition has its own accumulators.
+/// Each thread also gets a worker number, for working memory it reuses from one partition to
+/// the next.
 private final class PartitionQueue {
-    let body: (Int) -> Void
+    let body: (Int, Int) -> Void
     let total: Int
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var next = 0
+    private var nextWorker = 0
 
-    init(body: @escaping (Int) -> Void, total: Int) {
+    init(body: @escaping (Int, Int) -> Void, total: Int) {
         self.body = body
         self.total = total
         mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -106,17 +109,35 @@ private final class PartitionQueue {
         return next - 1
     }
 
+    private func joinWorkers() -> Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        nextWorker += 1
+        return nextWorker - 1
+    }
+
     func run() {
-        while let p = take() { body(p) }
+        let worker = joinWorkers()
+        while let p = take() { body(p, worker) }
     }
 }
+
+/// The threads `runPartitions` uses for `count` partitions: its bodies' workers are 0..<this.
+func partitionWorkers(_ count: Int) -> Int { count <= 1 ? 1 : min(Threads.count, count) }
 
 /// Runs `body(p)` for every partition p in 0..<count, on up to `Threads.count` threads.
 /// A single partition runs inline on the calling thread. `body` must not throw.
 func runPartitions(_ count: Int, _ body: (Int) -> Void) {
-    let threads = count <= 1 ? 1 : min(Threads.count, count)
+    runPartitions(count, workers: partitionWorkers(count)) { p, _ in body(p) }
+}
+
+/// Runs `body(p, worker)` for every partition p in 0..<count on up to `workers` threads (the
+/// caller's `partitionWorkers(count)`, read once: the thread setting may change meanwhile),
+/// worker being the running thread's number in 0..<workers.
+func runPartitions(_ count: Int, workers: Int, _ body: (Int, Int) -> Void) {
+    let threads = count <= 1 ? 1 : min(workers, count)
     if threads <= 1 {
-        for p in 0 ..< count { body(p) }
+        for p in 0 ..< count { body(p, 0) }
         return
     }
     withoutActuallyEscaping(body) { body in

@@ -31,6 +31,34 @@ final class ThreadsTests: XCTestCase {
         XCTAssertEqual(Partitions(rows: 1, costPerRow: 12).count, 1)  // tiny calls run inline
     }
 
+    /// Every partition runs once, on a worker number below the given count that no other
+    /// partition holds at the same time (the row pass gives each worker its own scratch).
+    func testEachPartitionRunsOnceOnAWorkerNoOtherHoldsMeanwhile() {
+        for (count, workers) in [(1, 1), (1, 4), (5, 1), (64, 2), (64, 3), (7, 8)] {
+            let lock = NSLock()
+            var runs = [Int](repeating: 0, count: count)
+            var busy = [Bool](repeating: false, count: max(workers, 1))
+            var clashes = 0, outOfRange = 0
+            runPartitions(count, workers: workers) { p, worker in
+                lock.lock()
+                if worker < 0 || worker >= workers { outOfRange += 1 } else if busy[worker] { clashes += 1 } else { busy[worker] = true }
+                runs[p] += 1
+                lock.unlock()
+                usleep(200)  // let the others start meanwhile
+                lock.lock()
+                if worker >= 0 && worker < workers { busy[worker] = false }
+                lock.unlock()
+            }
+            XCTAssertEqual(runs, [Int](repeating: 1, count: count), "\(count) partitions on \(workers)")
+            XCTAssertEqual(outOfRange, 0, "\(count) partitions on \(workers)")
+            XCTAssertEqual(clashes, 0, "\(count) partitions on \(workers)")
+        }
+        Threads.count = 3
+        XCTAssertEqual(partitionWorkers(1), 1)
+        XCTAssertEqual(partitionWorkers(2), 2)
+        XCTAssertEqual(partitionWorkers(64), 3)
+    }
+
     func outputs<T: IEFloat>(_ p: ProblemData, _ type: T.Type) throws -> [[Double]] {
         var rng = SeededRNG(seed: 1)
         let gR = rng.array(p.n * p.k, -1, 1)
