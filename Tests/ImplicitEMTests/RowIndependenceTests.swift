@@ -7,14 +7,6 @@ import XCTest
 /// with masked, partly masked and overflowing rows among regular ones, with and without gR and
 /// gL. And the softmax exponentials give the bits of their plain form.
 final class RowIndependenceTests: XCTestCase {
-    private func assertBitwise(_ a: [Double], _ b: [Double], _ what: String,
-                               file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-        for (i, (u, v)) in zip(a, b).enumerated() where u.bitPattern != v.bitPattern {
-            XCTFail("\(what)[\(i)]: \(u) vs \(v)", file: file, line: line)
-            return
-        }
-    }
 
     /// n rows with row 2 fully masked, row 3 partly masked, row 5 overflowing (energies beyond the
     /// range of T), the others regular.
@@ -37,16 +29,12 @@ final class RowIndependenceTests: XCTestCase {
         return p
     }
 
-    private func rows(_ values: [Double], _ row: Int, _ width: Int) -> [Double] {
-        Array(values[row * width ..< (row + 1) * width])
-    }
-
     private func single(_ big: ProblemData, row: Int) -> ProblemData {
         var p = big
         p.n = 1
-        p.x = big.x.map { rows($0, row, big.d) }
-        p.logprior = big.logprior.map { rows($0, row, big.k) }
-        p.energies = big.energies.map { rows($0, row, big.k) }
+        p.x = big.x.map { matrixRow($0, row, big.d) }
+        p.logprior = big.logprior.map { matrixRow($0, row, big.k) }
+        p.energies = big.energies.map { matrixRow($0, row, big.k) }
         return p
     }
 
@@ -63,14 +51,14 @@ final class RowIndependenceTests: XCTestCase {
             let one = single(big, row: row)
             let what = "\(label) row \(row)"
             let f = try forward(one, T.self)
-            assertBitwise(f.energies, rows(forwardAll.energies, row, k), "\(what) energies")
+            assertBitwise(f.energies, matrixRow(forwardAll.energies, row, k), "\(what) energies")
             assertBitwise(f.logZ, [forwardAll.logZ[row]], "\(what) logZ")
-            assertBitwise(f.resp, rows(forwardAll.resp, row, k), "\(what) resp")
+            assertBitwise(f.resp, matrixRow(forwardAll.resp, row, k), "\(what) resp")
             let plain = try analyticGradients(one, gL: nil, gR: nil, T.self)
-            let weighted = try analyticGradients(one, gL: [gL[row]], gR: rows(gR, row, k), T.self)
+            let weighted = try analyticGradients(one, gL: [gL[row]], gR: matrixRow(gR, row, k), T.self)
             for (name, width) in [("x", d), ("logprior", k), ("energies", k)] {
-                assertBitwise(plain[name]!, rows(plainAll[name]!, row, width), "\(what) \(name) gradient")
-                assertBitwise(weighted[name]!, rows(weightedAll[name]!, row, width), "\(what) \(name) gradient with gR")
+                assertBitwise(plain[name]!, matrixRow(plainAll[name]!, row, width), "\(what) \(name) gradient")
+                assertBitwise(weighted[name]!, matrixRow(weightedAll[name]!, row, width), "\(what) \(name) gradient with gR")
             }
             // The parameter sums of one row: every other row of the large call has gL = 0 and
             // adds exact zeros.

@@ -17,14 +17,6 @@ final class SmallProblemTests: XCTestCase {
         return p
     }
 
-    private func assertBitwise(_ a: [Double], _ b: [Double], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-        for (i, (u, v)) in zip(a, b).enumerated() where u.bitPattern != v.bitPattern {
-            XCTFail("\(what)[\(i)]: \(u) vs \(v)", file: file, line: line)
-            return
-        }
-    }
-
     /// The one-row problem against the same row in an N-row problem where every other row has
     /// gL = 0 (so it adds exact zeros to the parameter sums).
     private func checkEmbedded<T: IEFloat>(_ big: ProblemData, row: Int, _ type: T.Type, threads: Int,

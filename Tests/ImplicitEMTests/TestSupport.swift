@@ -256,3 +256,17 @@ func plainProductError<T: IEFloat>(_ c: [T], _ start: [T], _ a: [T], _ b: [T], r
     }
     return (error, size)
 }
+
+/// Fails at the first entry whose bits differ (the row-independence tests' check).
+func assertBitwise(_ a: [Double], _ b: [Double], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+    for (i, (u, v)) in zip(a, b).enumerated() where u.bitPattern != v.bitPattern {
+        XCTFail("\(what)[\(i)]: \(u) vs \(v)", file: file, line: line)
+        return
+    }
+}
+
+/// Row `row` of a row-major matrix `width` wide.
+func matrixRow(_ values: [Double], _ row: Int, _ width: Int) -> [Double] {
+    Array(values[row * width ..< (row + 1) * width])
+}

@@ -84,18 +84,6 @@ final class VectorRowGroupTests: XCTestCase {
         }
     }
 
-    private func assertBitwise(_ a: [Double], _ b: [Double], _ what: String,
-                               file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-        for (i, (u, v)) in zip(a, b).enumerated() where u.bitPattern != v.bitPattern {
-            XCTFail("\(what)[\(i)]: \(u) vs \(v)", file: file, line: line)
-            return
-        }
-    }
-
-    private func rows(_ values: [Double], _ row: Int, _ width: Int) -> [Double] {
-        Array(values[row * width ..< (row + 1) * width])
-    }
 
     /// Each row alone against its place in the batch: logZ, R and the x gradient, and the
     /// parameter sums of the row (the batch with gL = 1 on that row and 0 on the others, which
@@ -110,14 +98,14 @@ final class VectorRowGroupTests: XCTestCase {
         for row in 0 ..< n {
             var one = big
             one.n = 1
-            one.x = rows(big.x!, row, d)
-            one.logprior = big.logprior.map { rows($0, row, k) }
+            one.x = matrixRow(big.x!, row, d)
+            one.logprior = big.logprior.map { matrixRow($0, row, k) }
             let what = "\(label) row \(row)"
             let f = try forward(one, T.self)
             assertBitwise(f.logZ, [forwardAll.logZ[row]], "\(what) logZ")
-            assertBitwise(f.resp, rows(forwardAll.resp, row, k), "\(what) resp")
+            assertBitwise(f.resp, matrixRow(forwardAll.resp, row, k), "\(what) resp")
             let alone = try analyticGradients(one, gL: nil, gR: nil, T.self)
-            assertBitwise(alone["x"]!, rows(all["x"]!, row, d), "\(what) x gradient")
+            assertBitwise(alone["x"]!, matrixRow(all["x"]!, row, d), "\(what) x gradient")
             var oneHot = [Double](repeating: 0, count: n)
             oneHot[row] = 1
             let embedded = try analyticGradients(big, gL: oneHot, gR: nil, T.self)
