@@ -7,10 +7,10 @@ import Synchronization
 import _Builtin_intrinsics.intel
 #endif
 
-/// The largest of v[0..<count] and the first index holding it, as a plain scan with `>` gives:
-/// NaN is never the maximum, and (−∞, 0) when nothing is above −∞.
+/// The largest of v[0..<count], as a plain scan with `>` gives: NaN is never the maximum, and
+/// −∞ when nothing is above −∞.
 @inline(__always)
-func rowMaximum<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> (value: T, index: Int) {
+func rowMaximum<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> T {
     var m0 = -T.infinity, m1 = -T.infinity, m2 = -T.infinity, m3 = -T.infinity
     var j = 0
     while j &+ 4 <= count {
@@ -27,10 +27,7 @@ func rowMaximum<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> (value: T, i
     if m1 > m0 { m0 = m1 }
     if m3 > m2 { m2 = m3 }
     if m2 > m0 { m0 = m2 }
-    if m0 == -T.infinity { return (m0, 0) }
-    var index = 0
-    while v[index] != m0 { index &+= 1 }
-    return (m0, index)
+    return m0
 }
 
 /// The vector operations of the per-row softmax, for the two concrete vector types (generic
@@ -38,14 +35,10 @@ func rowMaximum<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> (value: T, i
 protocol RowVector: FloatVector {
     /// NaN lanes replaced by −∞.
     var maskingNaN: Self { get }
-    /// Per lane, self becomes the larger of self and `value` (neither is NaN), and `at` takes
-    /// `position` where `value` is larger.
-    mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self)
+    /// Per lane, self becomes the larger of self and `value` (neither is NaN).
+    mutating func keepLarger(_ value: Self)
     /// The largest lane.
     var largest: Scalar { get }
-    /// The smallest of `positions` (whole numbers) over the lanes where self is `value`, as an
-    /// Int: exact below 2^52 (float64) or 2^23 (float32), meaningless where no lane is.
-    func firstPosition(of value: Scalar, _ positions: Self) -> Int
     /// e^v per lane, for v ≤ 0.
     var exponentialOfNonPositive: Self { get }
     /// 0 in the lanes where `key` is 0, self in the others.
@@ -54,33 +47,18 @@ protocol RowVector: FloatVector {
 
 extension SIMD8: RowVector where Scalar == Double {
     @inline(__always) var maskingNaN: Self { replacing(with: -.infinity, where: self .!= self) }
-    @inline(__always) mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self) {
-        let above = value .> self
-        self.replace(with: value, where: above)
-        at.replace(with: position, where: above)
-    }
+    @inline(__always) mutating func keepLarger(_ value: Self) { self.replace(with: value, where: value .> self) }
     @inline(__always) func zeroing(where key: Self) -> Self { replacing(with: 0, where: key .== 0) }
     @inline(__always) var largest: Double {
         let four = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
         let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
         return two[1] > two[0] ? two[1] : two[0]
     }
-    @inline(__always) func firstPosition(of value: Double, _ positions: Self) -> Int {
-        let p = Self(repeating: .infinity).replacing(with: positions, where: self .== Self(repeating: value))
-        let four = p.lowHalf.replacing(with: p.highHalf, where: p.highHalf .< p.lowHalf)
-        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
-        // Adding 2^52 puts a whole number below 2^52 in the low bits.
-        return Int(truncatingIfNeeded: ((two[1] < two[0] ? two[1] : two[0]) + 0x1p52).bitPattern & 0xf_ffff_ffff_ffff)
-    }
 }
 
 extension SIMD16: RowVector where Scalar == Float {
     @inline(__always) var maskingNaN: Self { replacing(with: -.infinity, where: self .!= self) }
-    @inline(__always) mutating func keepLarger(_ value: Self, _ at: inout Self, _ position: Self) {
-        let above = value .> self
-        self.replace(with: value, where: above)
-        at.replace(with: position, where: above)
-    }
+    @inline(__always) mutating func keepLarger(_ value: Self) { self.replace(with: value, where: value .> self) }
     @inline(__always) func zeroing(where key: Self) -> Self { replacing(with: 0, where: key .== 0) }
     @inline(__always) var largest: Float {
         let eight = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
@@ -88,20 +66,11 @@ extension SIMD16: RowVector where Scalar == Float {
         let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
         return two[1] > two[0] ? two[1] : two[0]
     }
-    @inline(__always) func firstPosition(of value: Float, _ positions: Self) -> Int {
-        let p = Self(repeating: .infinity).replacing(with: positions, where: self .== Self(repeating: value))
-        let eight = p.lowHalf.replacing(with: p.highHalf, where: p.highHalf .< p.lowHalf)
-        let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .< eight.lowHalf)
-        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
-        // Adding 2^23 puts a whole number below 2^23 in the low bits.
-        return Int(truncatingIfNeeded: ((two[1] < two[0] ? two[1] : two[0]) + 0x1p23).bitPattern & 0x7f_ffff)
-    }
 }
 
-/// The running state of the vector logits: per lane the largest logit, where it was, and the
-/// position of the next chunk.
+/// The running state of the vector logits: per lane the largest logit.
 struct LogitScan<V: RowVector> {
-    var top = V(repeating: -V.Scalar.infinity), at = V(), position = V()
+    var top = V(repeating: -V.Scalar.infinity)
 
     /// Logits of the first `whole` values (a multiple of the lane count), stored to `out`.
     /// Transparent: inlined with literal flags, each copy loses the tests of absent terms.
@@ -109,7 +78,7 @@ struct LogitScan<V: RowVector> {
     mutating func run(_ e: UnsafePointer<V.Scalar>, _ out: UnsafeMutablePointer<V.Scalar>, _ whole: Int,
                       negate: Bool, _ tau: V.Scalar, _ logw: UnsafePointer<V.Scalar>?,
                       _ logprior: UnsafePointer<V.Scalar>?, _ c: UnsafePointer<V.Scalar>?) {
-        let lanes = V.scalarCount, step = V(repeating: V.Scalar(lanes))
+        let lanes = V.scalarCount
         var j = 0
         while j < whole {
             // −d/τ as d/(−τ) and −d as d·(−1): the same values; unary minus on a vector
@@ -126,8 +95,7 @@ struct LogitScan<V: RowVector> {
             if let c { a -= V(loading: c + j) }
             a = a.maskingNaN
             a.store(to: out + j)
-            top.keepLarger(a, &at, position)
-            position += step
+            top.keepLarger(a)
             j &+= lanes
         }
     }
@@ -145,10 +113,10 @@ struct LogitTerms<T: IEFloat> {
 /// vector type, with a scalar tail.
 enum RowSoftmax {
     /// logits[j] = a_j (NaN, from +∞ − ∞ on a masked component, becomes −∞: masked stays masked);
-    /// returns their maximum and the first index holding it, (−∞, 0) when nothing is above −∞.
+    /// returns their maximum, −∞ when nothing is above −∞.
     @inline(__always)
     static func logits<T: IEFloat>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>,
-                                   into logits: UnsafeMutablePointer<T>, _ count: Int) -> (value: T, index: Int) {
+                                   into logits: UnsafeMutablePointer<T>, _ count: Int) -> T {
         if T.self == Double.self {
             return vectorLogits(energy, terms, logits, count, SIMD8<Double>.self)
         }
@@ -171,7 +139,7 @@ enum RowSoftmax {
     @inline(__always)
     private static func vectorLogits<T: IEFloat, V: RowVector>(_ energy: UnsafePointer<T>, _ terms: LogitTerms<T>,
                                                              _ logits: UnsafeMutablePointer<T>, _ count: Int,
-                                                             _: V.Type) -> (value: T, index: Int) {
+                                                             _: V.Type) -> T {
         typealias S = V.Scalar
         let e = UnsafeRawPointer(energy).assumingMemoryBound(to: S.self)
         let out = UnsafeMutableRawPointer(logits).assumingMemoryBound(to: S.self)
@@ -180,10 +148,7 @@ enum RowSoftmax {
         let logprior = terms.logprior.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
         let c = terms.c.map { UnsafeRawPointer($0).assumingMemoryBound(to: S.self) }
         let lanes = V.scalarCount, whole = count - count % lanes
-        // Each lane keeps its largest logit and where it was (as a value of S: exact for any
-        // count a float32 index can hold; checked below).
         var scan = LogitScan<V>()
-        for lane in 0 ..< lanes { scan.position[lane] = S(lane) }
         // The common terms get loops of their own, without the tests of the others.
         if tau == 1 && logprior == nil {
             switch (logw, c) {
@@ -195,88 +160,74 @@ enum RowSoftmax {
         } else {
             scan.run(e, out, whole, negate: tau == 1, tau, logw, logprior, c)
         }
-        let top = scan.top, at = scan.at
+        var value = unsafeBitCast(scan.top.largest, to: T.self)
         var j = whole
-        // The first position of the maximum: the smallest, over the lanes holding it, of where
-        // each lane first saw it.
-        var value = unsafeBitCast(top.largest, to: T.self), index = 0
-        if value > -T.infinity { index = top.firstPosition(of: unsafeBitCast(value, to: S.self), at) }
         while j < count {
             let a = logit(energy, terms, j)
             logits[j] = a
-            if a > value {
-                value = a
-                index = j
-            }
+            if a > value { value = a }
             j &+= 1
         }
-        if value == -T.infinity { return (value, 0) }
-        if index >= count || logits[index] != value {
-            index = 0
-            while logits[index] != value { index &+= 1 }
-        }
-        return (value, index)
+        return value
     }
 
-    /// v[j] = e^(v[j] − shift) for every j but `skip`, which is set to 1; returns the sum of the
-    /// others, in vector lanes and then across them. `skip` is set in the vector that holds it,
-    /// never by a store of its own: a vector load over a pending narrower store waits until the
-    /// store reaches the cache (no forwarding), and the loop and `normalise` load those values.
+    /// v[j] = e^(v[j] − shift), for `shift` the largest v[j] (finite); returns Σ_j e^(v[j] − shift) − 1
+    /// as the sum over the j where v[j] < shift (in vector lanes, then across them), plus 1 for each
+    /// maximum after the first. Where v[j] = shift, e^0 is written as exactly 1 and left out of the
+    /// sum, so that logZ = shift + log1p(rest) stays exact when one term dominates. Found by value,
+    /// not by the maximum's index, which would make the row's logits wait for a search across lanes.
     @inline(__always)
-    static func exponentials<T: IEFloat>(_ v: UnsafeMutablePointer<T>, _ count: Int, minus shift: T,
-                                         skipping skip: Int) -> T {
-        var sum: T = 0
+    static func exponentials<T: IEFloat>(_ v: UnsafeMutablePointer<T>, _ count: Int, minus shift: T) -> T {
+        var sum: T = 0, maxima: T = 0
         var j = 0
         if T.self == Double.self {
-            sum = unsafeBitCast(vectorExponentials(v, count, shift, skip, &j, SIMD8<Double>.self), to: T.self)
+            let (vectorSum, vectorMaxima) = vectorExponentials(v, count, shift, &j, SIMD8<Double>.self)
+            sum = unsafeBitCast(vectorSum, to: T.self)
+            maxima = unsafeBitCast(vectorMaxima, to: T.self)
         } else if T.self == Float.self {
-            sum = unsafeBitCast(vectorExponentials(v, count, shift, skip, &j, SIMD16<Float>.self), to: T.self)
+            let (vectorSum, vectorMaxima) = vectorExponentials(v, count, shift, &j, SIMD16<Float>.self)
+            sum = unsafeBitCast(vectorSum, to: T.self)
+            maxima = unsafeBitCast(vectorMaxima, to: T.self)
         }
         while j < count {
-            if j == skip {
+            let x = v[j] - shift
+            if x == 0 {
                 v[j] = 1
+                maxima += 1
             } else {
-                v[j] = T.exp(v[j] - shift)
+                v[j] = T.exp(x)
                 sum += v[j]
             }
             j &+= 1
         }
-        return sum
+        // Without ties this adds nothing, and the sum keeps its bits.
+        return maxima > 1 ? sum + (maxima - 1) : sum
     }
 
+    /// The whole vectors of `exponentials`: the sum and the count of the maxima, across lanes.
     @inline(__always)
     private static func vectorExponentials<T: IEFloat, V: RowVector>(_ values: UnsafeMutablePointer<T>, _ count: Int,
-                                                                   _ shift: T, _ skip: Int, _ j: inout Int,
-                                                                   _: V.Type) -> V.Scalar {
+                                                                   _ shift: T, _ j: inout Int,
+                                                                   _: V.Type) -> (V.Scalar, V.Scalar) {
         typealias S = V.Scalar
         let v = UnsafeMutableRawPointer(values).assumingMemoryBound(to: S.self)
         let s = V(repeating: unsafeBitCast(shift, to: S.self)), lanes = V.scalarCount
         let whole = count - count % lanes
-        let skipChunk = skip < whole ? skip - skip % lanes : whole
-        var acc = V()
-        @inline(__always) func run(to end: Int) {
-            while j < end {
-                let e = (V(loading: v + j) - s).exponentialOfNonPositive  // v ≤ shift, the maximum
-                e.store(to: v + j)
-                acc += e
-                j &+= lanes
-            }
-        }
-        run(to: skipChunk)
-        if skipChunk < whole {
-            // Lane skip − skipChunk: 1 in the values, +0 in the sum (adding +0 to a sum of
-            // non-negative terms leaves its bits).
-            var key = V()
-            for lane in 0 ..< lanes { key[lane] = S(lane) }
-            key -= V(repeating: S(skip - skipChunk))
-            let e = (V(loading: v + j) - s).exponentialOfNonPositive.zeroing(where: key)
-            let one = V(repeating: 1)
-            (e + (one - one.zeroing(where: key))).store(to: v + j)
+        let one = V(repeating: 1)
+        var acc = V(), maxima = V()
+        while j < whole {
+            // x is 0 exactly where v is the maximum (with gradual underflow a − b = 0 only for
+            // a = b): there 1 is written and +0 summed (which leaves a sum of non-negative terms
+            // its bits).
+            let x = V(loading: v + j) - s
+            let e = x.exponentialOfNonPositive.zeroing(where: x)
+            let maximum = one - one.zeroing(where: x)
+            (e + maximum).store(to: v + j)
             acc += e
+            maxima += maximum
             j &+= lanes
         }
-        run(to: whole)
-        return acc.total
+        return (acc.total, maxima.total)
     }
 
     /// out[i] = tops[i] + log(1 + rests[i]) for a run of rows, the logarithms in vector lanes (each

@@ -234,15 +234,15 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
         if let out = t.energies { (out + n &* k).update(from: energy, count: k) }
         if !needsLogits { return .forwardOnly }
 
-        let (top, argmax) = RowSoftmax.logits(energy, LogitTerms(tau: tau, logw: s.logw,
-                                                                  logprior: s.logprior.map { $0 + n &* k }, c: s.c),
-                                              into: r, k)
+        let top = RowSoftmax.logits(energy, LogitTerms(tau: tau, logw: s.logw,
+                                                       logprior: s.logprior.map { $0 + n &* k }, c: s.c),
+                                    into: r, k)
         let plainDeltas = t.backward && t.gR == nil
         var logZ: T
         var regular = true
         if top.isFinite {
             // Σ_k e^(a_k − max) = 1 + rest; log1p(rest) keeps logZ exact when one term dominates.
-            let rest = RowSoftmax.exponentials(r, k, minus: top, skipping: argmax)
+            let rest = RowSoftmax.exponentials(r, k, minus: top)
             logZ = top
             if t.logZ != nil { run.rests[n &- run.first] = rest }
             // Without gR, δ and its outputs come in the same pass; streamed outputs are copied

@@ -94,45 +94,51 @@ final class RowIndependenceTests: XCTestCase {
         }
     }
 
-    /// `RowSoftmax.exponentials` against its plain form: the maximum's value set to −∞ (e^−∞ = 0
+    /// `RowSoftmax.exponentials` against its plain form: the maxima's values set to −∞ (e^−∞ = 0
     /// in the sum), the vector chunks' e^(v − max) summed per lane and then across the lanes, the
-    /// scalar tail with libm, and the maximum's value set to 1 at the end. Every count up to four
-    /// vectors and every position of the maximum.
+    /// scalar tail with libm, 1 added for each maximum after the first, and the maxima's values
+    /// set to 1 at the end. Every count up to four vectors and every position of the maximum,
+    /// alone and tied with a second one.
     private func checkExponentials<V: RowVector>(_: V.Type) where V.Scalar: IEFloat {
         typealias S = V.Scalar
         let lanes = V.scalarCount
         var rng = SeededRNG(seed: 5)
         for count in 1 ... 4 * lanes + 3 {
             for skip in 0 ..< count {
-                var v = (0 ..< count).map { _ in S(fromDouble: rng.uniform(-90, 0)) }
-                v[skip] = 0
-                if count > 2 { v[(skip + 1) % count] = -.infinity }
-                var plain = v
-                plain[skip] = -.infinity
-                var acc = V()
-                var j = 0
-                while j + lanes <= count {
-                    var chunk = V()
-                    for lane in 0 ..< lanes { chunk[lane] = plain[j + lane] }
-                    let e = chunk.exponentialOfNonPositive
-                    for lane in 0 ..< lanes { plain[j + lane] = e[lane] }
-                    acc += e
-                    j += lanes
-                }
-                var expected = acc.total
-                while j < count {
-                    plain[j] = S.exp(plain[j])
-                    expected += plain[j]
-                    j += 1
-                }
-                plain[skip] = 1
-                var out = v
-                let rest = RowSoftmax.exponentials(&out, count, minus: 0, skipping: skip)
-                let what = "\(S.self) count \(count) skip \(skip)"
-                XCTAssertEqual(rest.double.bitPattern, expected.double.bitPattern, "\(what) sum")
-                for i in 0 ..< count where out[i].double.bitPattern != plain[i].double.bitPattern {
-                    XCTFail("\(what) value \(i): \(out[i]) vs \(plain[i])")
-                    break
+                for tied in [nil, count > 2 ? (skip + 2) % count : nil] {
+                    var v = (0 ..< count).map { _ in S(fromDouble: rng.uniform(-90, -1e-3)) }
+                    v[skip] = 0
+                    if let tied { v[tied] = 0 }
+                    if count > 2 { v[(skip + 1) % count] = -.infinity }
+                    let maxima = v.indices.filter { v[$0] == 0 }
+                    var plain = v
+                    for i in maxima { plain[i] = -.infinity }
+                    var acc = V()
+                    var j = 0
+                    while j + lanes <= count {
+                        var chunk = V()
+                        for lane in 0 ..< lanes { chunk[lane] = plain[j + lane] }
+                        let e = chunk.exponentialOfNonPositive
+                        for lane in 0 ..< lanes { plain[j + lane] = e[lane] }
+                        acc += e
+                        j += lanes
+                    }
+                    var expected = acc.total
+                    while j < count {
+                        plain[j] = S.exp(plain[j])
+                        expected += plain[j]
+                        j += 1
+                    }
+                    if maxima.count > 1 { expected += S(maxima.count - 1) }
+                    for i in maxima { plain[i] = 1 }
+                    var out = v
+                    let rest = RowSoftmax.exponentials(&out, count, minus: 0)
+                    let what = "\(S.self) count \(count) maxima \(maxima)"
+                    XCTAssertEqual(rest.double.bitPattern, expected.double.bitPattern, "\(what) sum")
+                    for i in 0 ..< count where out[i].double.bitPattern != plain[i].double.bitPattern {
+                        XCTFail("\(what) value \(i): \(out[i]) vs \(plain[i])")
+                        break
+                    }
                 }
             }
         }
