@@ -400,9 +400,7 @@ func passRows<M: EnergyModel>(_ model: M, _ s: Setup<M.T>, _ t: PassTargets<M.T>
                 if outcome == .regular {
                     // Rows with an infinite energy or coefficient take the per-row backward, which
                     // skips zero coefficients, so that 0·∞ never appears in the block products.
-                    var nonFinite = 0  // counted without branches, so that the loop vectorises
-                    for j in 0 ..< k { nonFinite &+= (e[j].isFinite ? 0 : 1) &+ (c[j].isFinite ? 0 : 1) }
-                    if nonFinite == 0 {
+                    if allFinite(e, k) && allFinite(c, k) {
                         blockedRows += 1
                         continue
                     }

@@ -57,27 +57,33 @@ func checkFinite<T: IEFloat>(_ buffer: UnsafeBufferPointer<T>?, _ name: @autoclo
 }
 
 /// Whether v[0..<count] are all finite: v·0 is ±0 for a finite v and NaN for ±∞ or NaN, so
-/// one sum of those products answers for every value, in vector lanes without a branch.
+/// one sum of those products answers for every value, in vector lanes without a branch. Four
+/// sums, so that each vector's product waits on no other's (the rows of an in-cache pass are
+/// checked at the rate of the loads, not of one chain of additions).
 @inline(__always)
 func allFinite<T: IEFloat>(_ v: UnsafePointer<T>, _ count: Int) -> Bool {
     var j = 0
     var sum: T = 0
+    @inline(__always) func sums<V: FloatVector>(_ x: UnsafePointer<V.Scalar>, _: V.Type) -> V.Scalar {
+        let lanes = V.scalarCount
+        var a = V(), b = V(), c = V(), d = V()
+        while j &+ 4 &* lanes <= count {
+            a = a.addingProduct(V(loading: x + j), 0)
+            b = b.addingProduct(V(loading: x + (j &+ lanes)), 0)
+            c = c.addingProduct(V(loading: x + (j &+ 2 &* lanes)), 0)
+            d = d.addingProduct(V(loading: x + (j &+ 3 &* lanes)), 0)
+            j &+= 4 &* lanes
+        }
+        while j &+ lanes <= count {
+            a = a.addingProduct(V(loading: x + j), 0)
+            j &+= lanes
+        }
+        return ((a + b) + (c + d)).total
+    }
     if T.self == Double.self {
-        let x = UnsafeRawPointer(v).assumingMemoryBound(to: Double.self)
-        var acc = SIMD8<Double>()
-        while j &+ 8 <= count {
-            acc = acc.addingProduct(SIMD8<Double>(loading: x + j), 0)
-            j &+= 8
-        }
-        sum = unsafeBitCast(acc.total, to: T.self)
+        sum = unsafeBitCast(sums(UnsafeRawPointer(v).assumingMemoryBound(to: Double.self), SIMD8<Double>.self), to: T.self)
     } else if T.self == Float.self {
-        let x = UnsafeRawPointer(v).assumingMemoryBound(to: Float.self)
-        var acc = SIMD16<Float>()
-        while j &+ 16 <= count {
-            acc = acc.addingProduct(SIMD16<Float>(loading: x + j), 0)
-            j &+= 16
-        }
-        sum = unsafeBitCast(acc.total, to: T.self)
+        sum = unsafeBitCast(sums(UnsafeRawPointer(v).assumingMemoryBound(to: Float.self), SIMD16<Float>.self), to: T.self)
     }
     while j < count {
         sum += v[j] * 0
