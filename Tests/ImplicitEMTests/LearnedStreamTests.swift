@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ImplicitEM
 
@@ -5,10 +6,42 @@ import XCTest
 /// those of the softmax written plainly here, bitwise those of the same rows in calls too small
 /// to stream, and independent of the thread count, for any alignment of the outputs, a K that
 /// is not a whole number of cache lines, and rows whose logits have no finite maximum.
+/// Streaming is asked for here (IMPLICITEM_STREAMING=1), whatever this CPU's default.
 final class LearnedStreamTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        setenv("IMPLICITEM_STREAMING", "1", 1)
+    }
+
     override func tearDown() {
+        unsetenv("IMPLICITEM_STREAMING")
         Threads.count = 0
         super.tearDown()
+    }
+
+    /// IMPLICITEM_STREAMING=1 or 0 decides; anything else, or nothing, leaves it to the CPU's
+    /// maker, read here from /proc/cpuinfo: not on AMD, else on.
+    func testStreamingFollowsTheEnvironmentThenTheCPU() throws {
+        #if arch(x86_64)
+        let large = streamingThresholdBytes, small = streamingThresholdBytes - 1
+        XCTAssertTrue(streamingPays(bytes: large))
+        XCTAssertFalse(streamingPays(bytes: small))
+        setenv("IMPLICITEM_STREAMING", "0", 1)
+        XCTAssertFalse(streamingPays(bytes: large))
+        let vendor = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("vendor_id") }
+        let amd = try XCTUnwrap(vendor, "no vendor_id in /proc/cpuinfo").hasSuffix("AuthenticAMD")
+        XCTAssertEqual(cpuStreamsByDefault, !amd)
+        for other in ["", "yes", "10", "01", "true"] {
+            setenv("IMPLICITEM_STREAMING", other, 1)
+            XCTAssertEqual(streamingPays(bytes: large), !amd, "IMPLICITEM_STREAMING=\(other)")
+        }
+        unsetenv("IMPLICITEM_STREAMING")
+        XCTAssertEqual(streamingPays(bytes: large), !amd)
+        XCTAssertFalse(streamingPays(bytes: small))
+        #else
+        XCTAssertFalse(streamingPays(bytes: 1 << 40))
+        #endif
     }
 
     struct Case {

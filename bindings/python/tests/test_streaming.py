@@ -1,8 +1,9 @@
 """Per-row outputs of 8 MiB and more (R and the energies' gradient) go out with non-temporal
 stores, a 64-byte line at a time (one store in the AVX-512 copy, four in the AVX2 one), each
-row's partial lines joined with the next row's. Through the shipped library: the streamed
-outputs have the bits of the same rows in calls too small to stream, on one thread and on two,
-and the values of the softmax written plainly."""
+row's partial lines joined with the next row's, on CPUs where that pays (not AMD's) or where
+IMPLICITEM_STREAMING=1 asks for it. Through the shipped library, with streaming asked for and
+refused: the outputs have the bits of the same rows in calls too small to stream, on one thread
+and on two, the values of the softmax written plainly, and the same bits either way."""
 
 import numpy as np
 import pytest
@@ -12,6 +13,12 @@ import implicitem as ie
 
 STREAMED_BYTES = 8 << 20
 SLICE = 997  # rows per small call: 997 * K values stay far below the streaming size
+
+
+@pytest.fixture(autouse=True, params=["1", "0"], ids=["streamed", "not streamed"])
+def streaming(request, monkeypatch):
+    monkeypatch.setenv("IMPLICITEM_STREAMING", request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -84,3 +91,22 @@ def test_gaussian_streamed_responsibilities(threads):
     # Logits reach about -60 here; logZ may be near 0 (absolute error a few ulps of |a|).
     np.testing.assert_allclose(full.logZ, log_z, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(full.resp, np.exp(a - log_z[:, None]), rtol=1e-11, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype,k", [(np.float64, 37), (np.float32, 40)])
+def test_streaming_changes_no_bit(dtype, k, monkeypatch):
+    n = rows_to_stream(k, dtype)
+    rng = np.random.default_rng(k + 1)
+    energies = rng.uniform(0, 6, (n, k)).astype(dtype)
+    logw = rng.uniform(-2, 0, k).astype(dtype)
+    results = {}
+    for value in ("1", "0", "unset"):
+        if value == "unset":
+            monkeypatch.delenv("IMPLICITEM_STREAMING", raising=False)
+        else:
+            monkeypatch.setenv("IMPLICITEM_STREAMING", value)
+        results[value] = ie.gradients(energies=energies, kernel="learned", logw=logw)
+    for name in ("logZ", "resp", "energies_grad", "logw"):
+        for value in ("0", "unset"):
+            np.testing.assert_array_equal(getattr(results[value], name), getattr(results["1"], name),
+                                          err_msg=f"{name}: IMPLICITEM_STREAMING={value}")
