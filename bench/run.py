@@ -61,6 +61,23 @@ def median_time(fn, min_reps=None, max_reps=None, budget=None, warmup=1, first=N
 
 # ----------------------------------------------------------------------------------- library
 
+def cpu_name() -> str:
+    """The CPU's model name and maker from /proc/cpuinfo (the library streams large outputs on
+    some makers' CPUs only: README, Building), else what platform knows."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    arch = platform.machine()
+    if "model name" in fields:
+        return f"{fields['model name']} ({fields.get('vendor_id', '?')}, {arch})"
+    return platform.processor() or arch
+
+
 def library_module():
     import implicitem
     return implicitem
@@ -526,7 +543,7 @@ def main():
     peers, missing = load_peers(build)
 
     print("libimplicitem benchmark" + (" (quick sizes)" if args.quick else ""))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; "
           f"peak f64 {machine['peak_flops_f64']:.2e} FLOP/s ({machine['peak_flops_f64_1t']:.2e} on 1), "
           f"f32 {machine['peak_flops_f32']:.2e} ({machine['peak_flops_f32_1t']:.2e} on 1), "
           f"triad {machine['bandwidth']:.2e} B/s ({machine['bandwidth_1t']:.2e} on 1); "
@@ -574,7 +591,7 @@ def main():
     print("  (x: not timed, see the note; n/a: the peer does not apply; best peer / lib > 1 means "
           "the library is faster; lib / floor: library time over the arithmetic floor)")
 
-    results = {"quick": args.quick, "machine": machine, "library": lib_info,
+    results = {"quick": args.quick, "cpu": cpu_name(), "machine": machine, "library": lib_info,
                "library_threads": lib_threads,
                "peers": {p: {k: v for k, v in i.items() if k != "reference_options"}
                          for p, (_, i) in peers.items()},
