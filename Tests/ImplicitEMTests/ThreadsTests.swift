@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ImplicitEM
 
@@ -57,6 +58,55 @@ final class ThreadsTests: XCTestCase {
         XCTAssertEqual(partitionWorkers(1), 1)
         XCTAssertEqual(partitionWorkers(2), 2)
         XCTAssertEqual(partitionWorkers(64), 3)
+    }
+
+    /// The CPUs the calling thread may run on, from /proc (Linux): "Cpus_allowed_list: 0-3,6".
+    static func allowedCPUs() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+        else { return nil }
+        var count = 0
+        for part in line.dropFirst("Cpus_allowed_list:".count).split(separator: ",") {
+            let ends = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces))! }
+            count += ends.count == 2 ? ends[1] - ends[0] + 1 : 1
+        }
+        return count
+    }
+
+    /// A helper thread may run on every CPU its caller may but the one the caller was on, when
+    /// any is left; the caller's own CPUs are untouched.
+    func testHelpersStartOffTheCallersCPU() throws {
+        #if os(Linux)
+        let before = try XCTUnwrap(Self.allowedCPUs())
+        let lock = NSLock()
+        var arrived = 0
+        var helperCPUs: [Int?] = []
+        let caller = pthread_self()
+        runPartitions(2, workers: 2) { _, _ in
+            lock.lock()
+            arrived += 1
+            if pthread_equal(pthread_self(), caller) == 0 { helperCPUs.append(Self.allowedCPUs()) }
+            lock.unlock()
+            // Hold each partition until both threads have one (the caller might otherwise run both).
+            let start = Date()
+            while Date().timeIntervalSince(start) < 5 {
+                lock.lock()
+                let both = arrived == 2
+                lock.unlock()
+                if both { break }
+                usleep(100)
+            }
+        }
+        XCTAssertEqual(helperCPUs.count, 1, "the helper ran one partition")
+        XCTAssertEqual(helperCPUs.first ?? nil, before >= 2 ? before - 1 : before)
+        XCTAssertEqual(Self.allowedCPUs(), before, "the caller's CPUs")
+
+        if before >= 2 {
+            let mask = try XCTUnwrap(HelperPlacement.mask(helpers: before - 1))
+            XCTAssertEqual(mask.reduce(0) { $0 + $1.nonzeroBitCount }, before - 1)
+        }
+        XCTAssertNil(HelperPlacement.mask(helpers: before), "more helpers than other CPUs")
+        #endif
     }
 
     func outputs<T: IEFloat>(_ p: ProblemData, _ type: T.Type) throws -> [[Double]] {
