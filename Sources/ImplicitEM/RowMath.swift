@@ -407,19 +407,24 @@ func streamsLargeOutputs() -> Bool {
     return cpuStreamsByDefault
 }
 
-/// Measured on the W4 shape on one thread: streaming took an Intel CPU from 485 to 373 ns/row (10 MB
-/// outputs), and an AMD Zen 4 from about 145 to 185 (200000 rows; about 20% slower in both copies
-/// and on 2 threads too), though a bare loop with the same reads and writes gains there as well
-/// (68 → 39 ns/row).
-let cpuStreamsByDefault: Bool = !cpuIsAMD()
+/// Measured on the W4 shape on one thread: streaming took an earlier AVX-512 machine (two 512-bit
+/// FMA pipes a core, 8.8e10 FLOP/s float64 each) from 485 to 373 ns/row (10 MB outputs), and an
+/// AMD Zen 4 from about 145 to 185 (200000 rows; about 20% slower in both copies and on 2 threads
+/// too), though a bare loop with the same reads and writes gains there as well (68 → 39 ns/row).
+/// Zen 3 shares Zen 4's family and is taken to behave alike; other CPUs keep streaming.
+let cpuStreamsByDefault: Bool = !cpuIsAMDFamily19h()
 
-/// Whether the CPU's vendor string (cpuid leaf 0) is "AuthenticAMD".
-func cpuIsAMD() -> Bool {
+/// Whether the CPU is AMD's family 19h (Zen 3, Zen 4): vendor "AuthenticAMD" (cpuid leaf 0) and
+/// base family 0xF plus extended family 0xA (leaf 1).
+func cpuIsAMDFamily19h() -> Bool {
     #if arch(x86_64)
     var eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0
     guard __get_cpuid(0, &eax, &ebx, &ecx, &edx) != 0 else { return false }
     // "Auth" "enti" "cAMD", little-endian, in ebx, edx, ecx.
-    return ebx == 0x6874_7541 && edx == 0x6974_6E65 && ecx == 0x444D_4163
+    guard ebx == 0x6874_7541 && edx == 0x6974_6E65 && ecx == 0x444D_4163 else { return false }
+    guard __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 else { return false }
+    let base = (eax >> 8) & 0xF, extended = (eax >> 20) & 0xFF
+    return (base == 0xF ? base + extended : base) == 0x19
     #else
     return false
     #endif

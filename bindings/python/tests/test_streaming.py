@@ -1,8 +1,8 @@
 """Per-row outputs of 8 MiB and more (R and the energies' gradient) go out with non-temporal
 stores, a 64-byte line at a time (one store in the AVX-512 copy, four in the AVX2 one), each
-row's partial lines joined with the next row's, on CPUs where that pays (not AMD's) or where
-IMPLICITEM_STREAMING=1 asks for it. Through the shipped library, with streaming asked for and
-refused: the outputs have the bits of the same rows in calls too small to stream, on one thread
+row's partial lines joined with the next row's, on CPUs where that pays (not AMD's Zen 3 and 4)
+or where IMPLICITEM_STREAMING=1 asks for it. Through the shipped library, with streaming asked for
+and refused: the outputs have the bits of the same rows in calls too small to stream, on one thread
 and on two, the values of the softmax written plainly, and the same bits either way."""
 
 import numpy as np
